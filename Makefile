@@ -1,0 +1,43 @@
+# The developer loop: make install | test | lint | bench | demo.
+# Everything lives in .venv so a fresh clone needs nothing but Python 3.11, pip and cargo.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+STAMP := $(VENV)/.installed
+EXTRAS ?= dev
+
+.PHONY: install test test-python test-rust lint bench demo clean
+
+$(PYTHON):
+	$(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+
+# Rebuilds the extension whenever a Rust or build file changed since the last install.
+$(STAMP): $(PYTHON) pyproject.toml Cargo.toml rust/sandbox/Cargo.toml $(wildcard rust/sandbox/src/*.rs)
+	$(PYTHON) -m pip install -q -e '.[$(EXTRAS)]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	cargo test --manifest-path rust/sandbox/Cargo.toml --no-default-features --quiet
+	$(BIN)/pytest -q
+
+lint: install
+	cargo fmt --all -- --check
+	cargo clippy --manifest-path rust/sandbox/Cargo.toml --all-targets -- -D warnings
+	$(BIN)/ruff check python tests bench examples
+	$(BIN)/ruff format --check python tests bench examples
+	$(BIN)/mypy
+	$(PYTHON) -m mypy.stubtest stepstones._sandbox --allowlist .stubtest-allowlist
+
+bench: install
+	$(PYTHON) bench/run_all.py --json bench/results/latest.json
+
+# The main job on its embedded defaults (see README).
+demo: install
+	$(BIN)/stepstones generate --out runs/demo
+
+clean:
+	rm -rf $(VENV) target runs
