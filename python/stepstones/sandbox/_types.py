@@ -1,0 +1,113 @@
+"""Data the sandbox takes and gives: limits, jobs and outcomes (all frozen msgspec Structs)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+__all__ = ["Call", "CallResult", "Job", "Limits", "Outcome", "Script", "Status"]
+
+#: What happened to one job. Untrusted code never raises into the caller: it produces one of these.
+Status = Literal[
+    "ok",  # ran to the end (script: exit 0; call: every call returned or raised inside f)
+    "runtime_error",  # script exited non-zero or died on an uncaught exception
+    "timeout",  # wall-clock or CPU deadline passed; the whole process tree was killed
+    "memory_limit",  # address-space limit hit (MemoryError / allocation failure)
+    "output_limit",  # stdout+stderr exceeded the cap while being read
+    "denied_syscall",  # seccomp refused a syscall (surfaces in Python as PermissionError)
+    "signal",  # killed by a signal (e.g. SIGSEGV from ctypes)
+    "sandbox_failure",  # the machinery failed (zygote died, setup step failed): not the code's fault
+]
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """Resource limits of one job. Defaults suit grading short programs.
+
+    wall_time_s: wall-clock deadline for the whole job, enforced from outside the child (SIGKILL).
+    cpu_time_s: RLIMIT_CPU of the child, whole seconds, rounded up.
+    call_cpu_time_s: per-call CPU budget in call mode; a call over it ends the job as a timeout
+        and later calls are reported as not run.
+    memory_mib: RLIMIT_AS of the child (address space, not RSS).
+    output_kib: cap on stdout and on stderr each; more is cut and flagged truncated.
+    file_size_kib: RLIMIT_FSIZE for files written in the scratch directory.
+    open_files: RLIMIT_NOFILE.
+    """
+
+    wall_time_s: float = 10.0
+    cpu_time_s: float = 5.0
+    call_cpu_time_s: float = 2.0
+    memory_mib: int = 512
+    output_kib: int = 64
+    file_size_kib: int = 1024
+    open_files: int = 64
+
+
+class Script(msgspec.Struct, frozen=True, kw_only=True):
+    """A *script* job: run ``source`` as ``__main__`` with ``stdin``; capture its output."""
+
+    source: str
+    stdin: str = ""
+    limits: Limits | None = None  # None: the sandbox's default limits
+
+
+class Call(msgspec.Struct, frozen=True, kw_only=True):
+    """A *call* job: exec ``source`` once, then call ``function`` on each argument list.
+
+    Each item of ``args`` is a Python-literal argument list as the teacher writes it, e.g.
+    ``"'John', {'age': 20}"`` (parsed in the child with a literal parser, never ``eval``).
+    ``setup`` is optional extra source exec'd after ``source`` (e.g. a checker). Results travel
+    over a pipe the harness owns, so nothing the program prints or exits with can forge them.
+    """
+
+    source: str
+    function: str
+    args: tuple[str, ...]
+    limits: Limits | None = None
+
+
+#: Either kind of job.
+Job = Script | Call
+
+
+class CallResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The result of one call in a call job.
+
+    ``value`` is the canonical literal (``repr``) of the return value when ``ok``; ``value`` is
+    ``None`` and ``not_literal`` is true when the value is not a plain literal (int, float,
+    complex, str, bytes, bool, None, and tuples/lists/dicts/sets of those).
+    ``exception_type``/``exception_message`` are set when the call raised. ``ran`` is false for
+    calls never reached because the child died or timed out before them.
+    """
+
+    ran: bool
+    ok: bool = False
+    value: str | None = None
+    not_literal: bool = False
+    exception_type: str | None = None
+    exception_message: str | None = None
+    cpu_time_s: float = 0.0
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What happened to one job: data, never an exception."""
+
+    status: Status
+    stdout: str = ""
+    stderr: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    exit_code: int | None = None
+    signal: int | None = None
+    exception_type: str | None = None  # uncaught exception of a script / harness-level failure
+    exception_message: str | None = None
+    denied_syscall: str | None = None  # name of the refused syscall when known
+    detail: str = ""  # a sentence for humans, e.g. which setup step failed and its errno
+    cpu_time_s: float = 0.0
+    wall_time_s: float = 0.0
+    max_rss_kib: int = 0
+    calls: tuple[CallResult, ...] = ()  # call mode only, one per args item, in order
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
