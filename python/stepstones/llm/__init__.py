@@ -1,0 +1,33 @@
+"""The LLM client: async sampling from any OpenAI-compatible chat-completions server.
+
+``async with LLMClient(Endpoint(...)) as client: await client.chat(messages, Sampling(), n=32)``.
+With no server configured, :func:`local_endpoint` starts the embedded default model (llama.cpp
+serving Qwen2.5-Coder-0.5B-Instruct) on loopback. Everything that samples implements
+:class:`ChatBackend`.
+"""
+
+from __future__ import annotations
+
+from stepstones.llm._backend import ChatBackend
+from stepstones.llm._client import LLMClient
+from stepstones.llm._endpoint import Endpoint, Role, load_config, resolve_endpoint
+from stepstones.llm._retry import RetryPolicy, is_retryable_status, retry_after_s, retry_delay_s
+from stepstones.llm._think import split_think
+from stepstones.llm._types import ChatResult, Choice, Sampling
+
+__all__ = [
+    "ChatBackend",
+    "ChatResult",
+    "Choice",
+    "Endpoint",
+    "LLMClient",
+    "RetryPolicy",
+    "Role",
+    "Sampling",
+    "is_retryable_status",
+    "load_config",
+    "resolve_endpoint",
+    "retry_after_s",
+    "retry_delay_s",
+    "split_think",
+]
