@@ -6,7 +6,20 @@ from typing import Literal
 
 import msgspec
 
-__all__ = ["Call", "CallResult", "Job", "Limits", "Outcome", "Script", "Status"]
+__all__ = [
+    "LAYERS",
+    "REQUIRED_LAYERS",
+    "Call",
+    "CallResult",
+    "Capabilities",
+    "Isolation",
+    "Job",
+    "Layer",
+    "Limits",
+    "Outcome",
+    "Script",
+    "Status",
+]
 
 #: What happened to one job. Untrusted code never raises into the caller: it produces one of these.
 Status = Literal[
@@ -111,3 +124,58 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+#: How much isolation a sandbox applies. ``"full"`` is the default and the only safe choice for
+#: untrusted code; ``"none"`` keeps the same engine (zygotes, fork, rlimits, supervision) with every
+#: isolation layer off, so the cost of isolation can be measured. It must be asked for by name.
+Isolation = Literal["full", "none"]
+
+#: The isolation layers the engine knows, in the order the capability report prints them.
+Layer = Literal[
+    "network_namespace",  # a fresh, empty network namespace: no interfaces but a down loopback
+    "mount_namespace",  # a private mount namespace; the scratch directory is a small tmpfs
+    "pid_namespace",  # jobs see only their zygote (pid 1) and themselves
+    "ipc_namespace",  # no System V IPC / POSIX message queues shared with the host
+    "uts_namespace",  # hostname changes stay inside
+    "user_namespace",  # used instead of root privileges when started unprivileged
+    "non_root_uid",  # jobs run as an unprivileged uid/gid with no supplementary groups
+    "landlock",  # filesystem: read-only interpreter files, writable scratch dir, nothing else
+    "no_new_privs",  # no setuid binaries, no privilege gain
+    "seccomp",  # syscall allowlist: no fork/exec, sockets, signals to others, ptrace, timers
+]
+LAYERS: tuple[Layer, ...] = (
+    "network_namespace",
+    "mount_namespace",
+    "pid_namespace",
+    "ipc_namespace",
+    "uts_namespace",
+    "user_namespace",
+    "non_root_uid",
+    "landlock",
+    "no_new_privs",
+    "seccomp",
+)
+#: Layers whose absence makes a full-isolation sandbox refuse to start unless ``allow_weaker``.
+#: (``non_root_uid`` is required only when started as root; ``user_namespace`` only when not.)
+REQUIRED_LAYERS: tuple[Layer, ...] = ("network_namespace", "landlock", "no_new_privs", "seccomp")
+
+
+class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
+    """Which isolation layers are active for a sandbox on this kernel, as this user.
+
+    ``active`` lists the layers every job gets; ``missing`` the required ones that could not be
+    applied (empty unless the sandbox was started with ``allow_weaker=True``); ``notes`` says
+    why each inactive layer is inactive (errno text from the probe, or "disabled").
+    """
+
+    isolation: Isolation
+    running_as_root: bool
+    landlock_abi: int  # 0 when Landlock is unavailable
+    active: tuple[Layer, ...]
+    missing: tuple[Layer, ...]
+    notes: tuple[str, ...] = ()
+
+    def has(self, layer: Layer) -> bool:
+        """True when ``layer`` is applied to every job."""
+        return layer in self.active

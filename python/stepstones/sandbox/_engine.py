@@ -1,0 +1,296 @@
+"""The :class:`Sandbox`: a pool of zygotes driven by the Rust engine, and its async face."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import anyio.to_thread
+
+from stepstones.errors import (
+    ConfigError,
+    IsolationUnavailableError,
+    SandboxClosedError,
+    SandboxError,
+)
+from stepstones.sandbox._outcome import build_outcome, job_tuple
+from stepstones.sandbox._paths import bootstrap_argv, readable_paths
+from stepstones.sandbox._types import (
+    LAYERS,
+    REQUIRED_LAYERS,
+    Capabilities,
+    Isolation,
+    Job,
+    Layer,
+    Limits,
+    Outcome,
+)
+
+__all__ = ["Sandbox", "shared_sandbox"]
+
+
+def _load_pool_class() -> Any:
+    try:
+        from stepstones import _sandbox
+    except ImportError as exc:
+        raise SandboxError(
+            f"the sandbox extension stepstones._sandbox is not built ({exc}); run `make install`"
+        ) from exc
+    pool = getattr(_sandbox, "Pool", None)
+    if pool is None:
+        raise SandboxError("the sandbox engine is not built yet in stepstones._sandbox")
+    return pool
+
+
+def _check_limits(limits: Limits) -> None:
+    checks = (
+        ("wall_time_s", limits.wall_time_s, 0.001),
+        ("cpu_time_s", limits.cpu_time_s, 0.001),
+        ("call_cpu_time_s", limits.call_cpu_time_s, 0.001),
+        ("memory_mib", limits.memory_mib, 16),
+        ("output_kib", limits.output_kib, 1),
+        ("file_size_kib", limits.file_size_kib, 0),
+        ("open_files", limits.open_files, 8),
+    )
+    for name, value, low in checks:
+        if not math.isfinite(value) or value < low:
+            raise ConfigError(f"Limits.{name} must be >= {low}, got {value!r}")
+
+
+class Sandbox:
+    """A pool of isolated zygote processes that run :class:`Script` and :class:`Call` jobs.
+
+    ``workers``: number of zygotes (``None``: one per CPU this process may run on); jobs run
+    in parallel up to this number. ``limits``: default :class:`Limits` for jobs that carry none.
+    ``allow_weaker``: start even if a required isolation layer cannot be applied here (the
+    :attr:`capabilities` report says which are missing); without it such a sandbox refuses to
+    start with :class:`~stepstones.errors.IsolationUnavailableError` (fail closed).
+    ``isolation="none"`` turns every isolation layer off (for measuring their cost only; never
+    for untrusted code). ``disable_layers`` forces named layers off, as if this kernel lacked
+    them (to test fail-closed behaviour and weaker modes).
+
+    The zygotes start in the constructor and stop in :meth:`close` (or on leaving a ``with`` /
+    ``async with`` block).
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        limits: Limits | None = None,
+        *,
+        allow_weaker: bool = False,
+        isolation: Isolation = "full",
+        disable_layers: Collection[Layer] = (),
+    ) -> None:
+        if workers is None:
+            workers = max(1, len(os.sched_getaffinity(0)))
+        if workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {workers}")
+        if isolation not in ("full", "none"):
+            raise ConfigError(f"isolation must be 'full' or 'none', got {isolation!r}")
+        unknown = sorted(set(disable_layers) - set(LAYERS))
+        if unknown:
+            raise ConfigError(f"unknown isolation layers {unknown}; known: {', '.join(LAYERS)}")
+        self.limits = limits if limits is not None else Limits()
+        _check_limits(self.limits)
+        self.workers = workers
+        self._closed = False
+        self._lock = threading.Lock()
+        self._job_ids = itertools.count(1)
+        self._free_slots = list(range(workers))
+        self._limiter = anyio.CapacityLimiter(workers)
+        self._scratch_root = Path(tempfile.mkdtemp(prefix="stepstones-sandbox-"))
+        pool_class = _load_pool_class()
+        disabled = list(LAYERS) if isolation == "none" else sorted(set(disable_layers))
+        try:
+            self._pool = pool_class(
+                python=_python_executable(),
+                argv=bootstrap_argv(),
+                workers=workers,
+                disabled=disabled,
+                scratch_root=str(self._scratch_root),
+                readable=readable_paths(),
+            )
+        except OSError as exc:
+            shutil.rmtree(self._scratch_root, ignore_errors=True)
+            raise SandboxError(f"could not start the sandbox zygotes: {exc}") from exc
+        except BaseException:
+            shutil.rmtree(self._scratch_root, ignore_errors=True)
+            raise
+        self.capabilities = _capabilities(self._pool.capabilities(), isolation, disable_layers)
+        if self.capabilities.missing and not allow_weaker and isolation == "full":
+            self.close()
+            raise IsolationUnavailableError(
+                "required isolation layers are unavailable here: "
+                + ", ".join(self.capabilities.missing)
+                + "; notes: "
+                + "; ".join(self.capabilities.notes)
+                + ". Pass allow_weaker=True to run without them (not for untrusted code)."
+            )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop every zygote and remove the scratch directories. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._pool.close()
+        shutil.rmtree(self._scratch_root, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SandboxClosedError("this Sandbox is closed; create a new one")
+
+    def zygote_pids(self) -> list[int]:
+        """Host pids of the zygote processes (for monitoring; a dead one is replaced)."""
+        self._check_open()
+        pids: list[int] = self._pool.zygote_pids()
+        return pids
+
+    # -- running jobs ----------------------------------------------------------------------
+
+    def run_batch(self, jobs: Sequence[Job]) -> list[Outcome]:
+        """Run ``jobs`` over all zygotes in parallel; one :class:`Outcome` per job, in order.
+
+        Blocks the calling thread (not the GIL) until every job finished.
+        """
+        self._check_open()
+        tuples = [job_tuple(job, self.limits) for job in jobs]
+        raws = self._pool.run_batch(tuples)
+        return [build_outcome(job, raw, self.limits) for job, raw in zip(jobs, raws, strict=True)]
+
+    async def run(self, job: Job) -> Outcome:
+        """Run one job on a free zygote. Cancelling the awaiting task kills the job's process."""
+        self._check_open()
+        encoded = job_tuple(job, self.limits)
+        async with self._limiter:
+            slot = self._free_slots.pop()
+            job_id = next(self._job_ids)
+            try:
+                raw = await anyio.to_thread.run_sync(
+                    self._pool.run_one, slot, job_id, encoded, abandon_on_cancel=True
+                )
+            except anyio.get_cancelled_exc_class():
+                self._pool.cancel(slot, job_id)
+                raise
+            finally:
+                self._free_slots.append(slot)
+        return build_outcome(job, raw, self.limits)
+
+    async def run_many(self, jobs: Sequence[Job]) -> list[Outcome]:
+        """Async :meth:`run_batch`: runs in a worker thread, the event loop stays free."""
+        self._check_open()
+        return await anyio.to_thread.run_sync(self.run_batch, jobs)
+
+    async def check_determinism(self, job: Job) -> tuple[bool, Outcome, Outcome]:
+        """Run ``job`` on two zygotes with different hash seeds; say whether results agree.
+
+        Results agree when status, stdout, and every call's result are identical (timings
+        excluded). Returns ``(identical, first, second)``.
+        """
+        self._check_open()
+        encoded = job_tuple(job, self.limits)
+        raws: list[Any] = await anyio.to_thread.run_sync(self._pool.run_twins, encoded)
+        first, second = (build_outcome(job, raw, self.limits) for raw in raws)
+        return _same_result(first, second), first, second
+
+
+def _same_result(a: Outcome, b: Outcome) -> bool:
+    return (
+        a.status == b.status
+        and a.stdout == b.stdout
+        and a.exit_code == b.exit_code
+        and a.exception_type == b.exception_type
+        and a.exception_message == b.exception_message
+        and [(c.ran, c.ok, c.value, c.exception_type, c.exception_message) for c in a.calls]
+        == [(c.ran, c.ok, c.value, c.exception_type, c.exception_message) for c in b.calls]
+    )
+
+
+def _python_executable() -> str:
+    import sys
+
+    if not sys.executable:
+        raise SandboxError("sys.executable is empty: cannot start the zygote interpreter")
+    return sys.executable
+
+
+def _capabilities(
+    report: Sequence[tuple[str, bool, str]], isolation: Isolation, disabled: Collection[Layer]
+) -> Capabilities:
+    active: list[Layer] = []
+    notes: list[str] = []
+    landlock_abi = 0
+    by_name = {name: (ok, note) for name, ok, note in report}
+    for layer in LAYERS:
+        ok, note = by_name.get(layer, (False, "not probed"))
+        if ok:
+            active.append(layer)
+        elif isolation == "full":
+            notes.append(f"{layer}: {note}")
+    abi_note = by_name.get("landlock_abi", (False, "0"))[1]
+    if "landlock" in active and abi_note.isdigit():
+        landlock_abi = int(abi_note)
+    root = by_name.get("running_as_root", (False, ""))[0]
+    required: list[Layer] = list(REQUIRED_LAYERS)
+    required.append("non_root_uid" if root else "user_namespace")
+    missing = [] if isolation == "none" else [lay for lay in required if lay not in active]
+    del disabled  # already applied by the zygotes; reported through the notes
+    return Capabilities(
+        isolation=isolation,
+        running_as_root=root,
+        landlock_abi=landlock_abi,
+        active=tuple(active),
+        missing=tuple(missing),
+        notes=tuple(notes),
+    )
+
+
+_shared: Sandbox | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_sandbox() -> Sandbox:
+    """The process-wide default :class:`Sandbox` (full isolation, default limits), started
+    on first use and stopped at interpreter exit."""
+    global _shared  # noqa: PLW0603 - one lazily created process-wide instance
+    with _shared_lock:
+        if _shared is None or _shared._closed:
+            import atexit
+
+            _shared = Sandbox()
+            atexit.register(_shared.close)
+        return _shared
