@@ -11,21 +11,29 @@ from __future__ import annotations
 from stepstones.llm._backend import ChatBackend
 from stepstones.llm._client import LLMClient
 from stepstones.llm._endpoint import Endpoint, Role, load_config, resolve_endpoint
+from stepstones.llm._local import LOCAL_MODEL_ALIAS, local_available, local_endpoint
+from stepstones.llm._model import QWEN_CODER_05B, ModelSpec, fetch_model
 from stepstones.llm._retry import RetryPolicy, is_retryable_status, retry_after_s, retry_delay_s
 from stepstones.llm._think import split_think
 from stepstones.llm._types import ChatResult, Choice, Sampling
 
 __all__ = [
+    "LOCAL_MODEL_ALIAS",
+    "QWEN_CODER_05B",
     "ChatBackend",
     "ChatResult",
     "Choice",
     "Endpoint",
     "LLMClient",
+    "ModelSpec",
     "RetryPolicy",
     "Role",
     "Sampling",
+    "fetch_model",
     "is_retryable_status",
     "load_config",
+    "local_available",
+    "local_endpoint",
     "resolve_endpoint",
     "retry_after_s",
     "retry_delay_s",
