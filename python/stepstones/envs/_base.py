@@ -9,10 +9,13 @@ interface, and look environments up by name with :func:`stepstones.envs.get`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from stepstones.records import Draft, Env, Grade, Message, Problem, Rejection, Seed, Summary
-from stepstones.sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from stepstones.envs._dedup import Deduplicator
+    from stepstones.sandbox import Sandbox
 
 __all__ = ["Environment", "Instruction", "Stage"]
 
@@ -70,8 +73,12 @@ class Environment(Protocol):
         *,
         seed_id: str | None = None,
         parent_id: str | None = None,
+        dedup: Deduplicator | None = None,
     ) -> Problem | Rejection:
-        """Run the reference code on every input in the sandbox; gold outputs come from there."""
+        """Run the reference code on every input in the sandbox; gold outputs come from there.
+
+        With ``dedup``, a problem already in it is rejected as a duplicate; a new one is added.
+        """
         ...
 
     # --- student side -------------------------------------------------------------------------

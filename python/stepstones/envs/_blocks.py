@@ -1,0 +1,136 @@
+"""Fenced blocks in LLM replies, read tolerantly.
+
+Teachers and students wrap code and data in Markdown fences. Real replies are messy: ``<think>``
+sections, CRLF line ends, missing or odd language tags (```` ```Python3 ````, ```` ```input 2 ````),
+prose around the blocks, an unclosed last fence when the reply was cut off, and chat-template
+residue such as ``<|im_end|>``. This module turns any of that into an ordered list of
+:class:`Block`, with the ``<think>`` part kept apart.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Block", "blocks", "split_reasoning"]
+
+# Tokens chat templates leave behind when a completion is decoded with special tokens.
+_RESIDUE = re.compile(r"<\|[A-Za-z0-9_:. -]{1,40}\|>|</s>|<s>|\[/?INST\]")
+_RUN = re.compile(r"`{3,}|~{3,}")
+_TAG_WORD = re.compile(r"[a-z_]+")
+
+#: Language tags mapped to the kinds of block stepstones reads.
+_ALIASES = {
+    "py": "python",
+    "python": "python",
+    "python3": "python",
+    "inputs": "input",
+    "input": "input",
+    "args": "input",
+    "arguments": "input",
+    "message": "message",
+    "msg": "message",
+    "hint": "message",
+    "witness": "witness",
+    "output": "output",
+    "outputs": "output",
+    "answer": "answer",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One fenced block: its normalized kind ("" when the fence had no tag) and its text."""
+
+    kind: str
+    text: str
+    closed: bool = True
+
+
+def _normalize(text: str) -> str:
+    return _RESIDUE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def split_reasoning(text: str) -> tuple[str, str]:
+    """Split a reply into ``(answer, reasoning)`` around ``<think>…</think>``.
+
+    Several think sections are all removed. A reply with ``</think>`` but no opening tag (some
+    servers strip it) keeps only what follows the last ``</think>``. An opened but never closed
+    section means the model was cut off while thinking: its text is reasoning, not answer.
+    """
+    text = _normalize(text)
+    reasoning: list[str] = []
+    low = text.lower()
+    if "</think>" in low and "<think>" not in low:
+        cut = low.rfind("</think>")
+        return text[cut + len("</think>") :], text[:cut].strip()
+    out: list[str] = []
+    pos = 0
+    while True:
+        start = low.find("<think>", pos)
+        if start < 0:
+            out.append(text[pos:])
+            break
+        out.append(text[pos:start])
+        end = low.find("</think>", start)
+        if end < 0:
+            reasoning.append(text[start + len("<think>") :].strip())
+            break
+        reasoning.append(text[start + len("<think>") : end].strip())
+        pos = end + len("</think>")
+    return "".join(out), "\n\n".join(r for r in reasoning if r)
+
+
+def _kind(tag: str) -> str:
+    m = _TAG_WORD.match(tag.lower())
+    if m is None:
+        return ""
+    return _ALIASES.get(m.group(0), m.group(0))
+
+
+def blocks(text: str) -> list[Block]:
+    """Every fenced block of ``text`` in order (``<think>`` sections excluded).
+
+    Fences need not start a line: prose may precede an opening fence ("The answer is
+    ```output"), whose tag is the rest of its line, and content may precede a closing fence
+    ("42```") with more prose or another block after it. A closing fence uses the same
+    characters, at least as many. Two fences on one line outside a block are inline code and
+    skipped. A fence left open at the end of the text still yields its block, ``closed=False``.
+    """
+    body, _ = split_reasoning(text)
+    found: list[Block] = []
+    fence: str | None = None
+    kind = ""
+    lines: list[str] = []
+    for line in body.split("\n"):
+        rest = line
+        while True:
+            if fence is None:
+                m = _RUN.search(rest)
+                if m is None:
+                    break
+                after = rest[m.end() :]
+                inline = _RUN.search(after)
+                if inline is not None:
+                    rest = after[inline.end() :]
+                    continue
+                fence, kind, lines = m.group(0), _kind(after.strip()), []
+                break
+            close = next(
+                (
+                    r
+                    for r in _RUN.finditer(rest)
+                    if r.group(0)[0] == fence[0] and len(r.group(0)) >= len(fence)
+                ),
+                None,
+            )
+            if close is None:
+                lines.append(rest)
+                break
+            if rest[: close.start()].strip():
+                lines.append(rest[: close.start()])
+            found.append(Block(kind, "\n".join(lines)))
+            fence, rest = None, rest[close.end() :]
+    if fence is not None:
+        found.append(Block(kind, "\n".join(lines), closed=False))
+    return found

@@ -1,0 +1,211 @@
+"""What the four environments share: configuration, teacher prompts, parsing, validation.
+
+Each environment subclasses :class:`BaseEnvironment` and supplies its task description (for the
+teacher), its student prompt and its grader; everything else follows the same recipe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+from stepstones.envs import _prompts
+from stepstones.envs._banned import BannedConstructs
+from stepstones.envs._blocks import blocks, split_reasoning
+from stepstones.envs._dedup import Deduplicator
+from stepstones.envs._parse import normalize_input, parse_reply
+from stepstones.errors import ConfigError
+from stepstones.records import (
+    Draft,
+    Env,
+    Grade,
+    Message,
+    Problem,
+    Rejection,
+    RejectionKind,
+    Seed,
+    Summary,
+)
+from stepstones.sandbox._types import Limits
+
+if TYPE_CHECKING:
+    from stepstones.envs._base import Instruction, Stage
+    from stepstones.sandbox import Sandbox
+
+__all__ = ["BaseEnvironment"]
+
+
+class BaseEnvironment:
+    """Shared behaviour of an environment; configuration is fixed at construction.
+
+    n_inputs: how many ``input`` blocks the teacher must write (the paper: 5).
+    banned: constructs that make reference code invalid.
+    limits: sandbox limits for validation and grading jobs (None: the sandbox's defaults).
+    max_output_chars: longest canonical gold output accepted; longer ones reject the draft
+        (students cannot be asked to reproduce megabytes).
+    max_answer_chars: longest answer graded; longer answers get reward 0 without running.
+    """
+
+    name: ClassVar[Env]
+    functions: ClassVar[tuple[str, ...]] = ("f",)
+    answer_kind: ClassVar[str]
+    needs_message: ClassVar[bool] = False
+    needs_witness: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        n_inputs: int = 5,
+        banned: BannedConstructs | None = None,
+        limits: Limits | None = None,
+        max_output_chars: int = 4_000,
+        max_answer_chars: int = 100_000,
+    ) -> None:
+        if n_inputs < 1:
+            raise ConfigError(f"n_inputs must be ≥ 1, got {n_inputs}")
+        if max_output_chars < 1 or max_answer_chars < 1:
+            raise ConfigError(
+                "max_output_chars and max_answer_chars must be ≥ 1, got "
+                f"{max_output_chars} and {max_answer_chars}"
+            )
+        self.n_inputs = n_inputs
+        self.banned = BannedConstructs() if banned is None else banned
+        self.limits = limits
+        self.max_output_chars = max_output_chars
+        self.max_answer_chars = max_answer_chars
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_inputs={self.n_inputs})"
+
+    # --- environment-specific text -------------------------------------------------------------
+    def task(self) -> str:
+        """What the problem is and what the student will see (for the teacher)."""
+        raise NotImplementedError
+
+    def student_prompt(self, problem: Problem) -> list[Message]:
+        """What the student sees for this problem."""
+        raise NotImplementedError
+
+    async def grade(
+        self, problem: Problem, answers: Sequence[str | None], sandbox: Sandbox
+    ) -> list[Grade]:
+        """Binary rewards for the extracted answers to one problem (None: no answer, 0.0)."""
+        raise NotImplementedError
+
+    async def check_problem(
+        self, problem: Problem, sandbox: Sandbox
+    ) -> tuple[RejectionKind, str] | None:
+        """An environment's own validity check after gold outputs exist (None: valid)."""
+        return None
+
+    # --- teacher side --------------------------------------------------------------------------
+    def _format(self) -> str:
+        return _prompts.teacher_format(
+            self.functions,
+            self.n_inputs,
+            message=self.needs_message,
+            witness=self.needs_witness,
+        )
+
+    def seed_prompt(self, seed: Seed, *, feedback: str | None = None) -> list[Message]:
+        """Turn 1: the environment's rules plus the seed snippet."""
+        return _prompts.teacher_messages(
+            self.task(), _prompts.seed_body(seed), self._format(), feedback
+        )
+
+    def mutate_prompt(
+        self,
+        problem: Problem,
+        summary: Summary,
+        instruction: Instruction,
+        *,
+        feedback: str | None = None,
+    ) -> list[Message]:
+        """Adapt a measured problem harder, easier or sideways, from the student summary."""
+        if instruction not in _prompts.PROGRESSIONS:
+            raise ConfigError(
+                f"instruction must be one of {sorted(_prompts.PROGRESSIONS)}, got {instruction!r}"
+            )
+        body = (
+            "Here is the previous problem:\n\n"
+            f"{_prompts.render_problem(problem)}\n\n"
+            f"{_prompts.render_summary(summary)}\n\n"
+            f"{_prompts.PROGRESSIONS[instruction]}\n\n{_prompts.STANDALONE}"
+        )
+        return _prompts.teacher_messages(self.task(), body, self._format(), feedback)
+
+    def top_down_prompt(
+        self,
+        seed: Seed,
+        stage: Stage,
+        previous: Problem | None,
+        *,
+        feedback: str | None = None,
+    ) -> list[Message]:
+        """Top-down chains: a hard problem from the seed, then medium and easy variants of it."""
+        if stage not in _prompts.STAGES:
+            raise ConfigError(f"stage must be one of {sorted(_prompts.STAGES)}, got {stage!r}")
+        if stage == "hard":
+            body = f"{_prompts.seed_body(seed)}\n\n{_prompts.STAGES['hard']}"
+        else:
+            if previous is None:
+                raise ConfigError(f"the {stage!r} stage needs the previous problem, got None")
+            body = (
+                "Here is the previous, harder problem:\n\n"
+                f"{_prompts.render_problem(previous)}\n\n"
+                f"{_prompts.STAGES[stage]}\n\n{_prompts.STANDALONE}"
+            )
+        return _prompts.teacher_messages(self.task(), body, self._format(), feedback)
+
+    def parse(self, reply: str, *, reasoning: str = "") -> Draft | Rejection:
+        """Parse a teacher reply tolerantly; a reply that cannot be parsed is a Rejection."""
+        return parse_reply(
+            reply,
+            env=self.name,
+            required=self.functions,
+            n_inputs=self.n_inputs,
+            need_message=self.needs_message,
+            need_witness=self.needs_witness,
+            reasoning=reasoning,
+        )
+
+    async def validate(
+        self,
+        draft: Draft,
+        sandbox: Sandbox,
+        *,
+        seed_id: str | None = None,
+        parent_id: str | None = None,
+        dedup: Deduplicator | None = None,
+    ) -> Problem | Rejection:
+        """Run the reference code on every input in the sandbox; gold outputs come from there.
+
+        With ``dedup``, a problem already seen is rejected as a duplicate and a new one is
+        recorded in it.
+        """
+        from stepstones.envs._validate import validate  # noqa: PLC0415 - keeps imports light
+
+        return await validate(
+            self, draft, sandbox, seed_id=seed_id, parent_id=parent_id, dedup=dedup
+        )
+
+    # --- student side --------------------------------------------------------------------------
+    def extract(self, completion: str) -> str | None:
+        """The answer in a student completion: the last fenced block of :attr:`answer_kind`.
+
+        Falls back to the last untagged, ```` ```answer ```` (or, for data answers,
+        ```` ```python ````) block. Think sections and
+        chat-template residue are ignored; an empty block is no answer.
+        """
+        body, _ = split_reasoning(completion)
+        found = blocks(body)
+        fallback = ("", "answer") if self.answer_kind == "python" else ("", "answer", "python")
+        for kinds in ((self.answer_kind,), fallback):
+            for block in reversed(found):
+                text = block.text.strip()
+                if block.kind not in kinds or not text:
+                    continue
+                if self.answer_kind == "input":
+                    return normalize_input(text)
+                return text + "\n" if self.answer_kind == "python" else text
+        return None

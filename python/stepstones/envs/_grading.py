@@ -1,0 +1,136 @@
+"""The fork economy of DESIGN §3: many data answers, one child; a crash costs only a re-run.
+
+Data answers (abduction and fuzzing inputs) are parsed in the parent with the literal parser;
+those that parse are deduplicated and sent as the argument lists of ONE call job against the
+validated problem code. If that child times out or crashes part-way, the calls it finished keep
+their results, the call that was running is charged with the failure, and the calls after it are
+re-run in a fresh child. Verdicts travel over the harness's own channel
+(:class:`~stepstones.sandbox.CallResult`), never through what the program prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from stepstones import _literal
+from stepstones.records import Grade
+from stepstones.sandbox._types import Call, CallResult, Limits, Outcome
+
+if TYPE_CHECKING:
+    from stepstones.sandbox import Sandbox
+
+__all__ = ["batched_calls", "grade_data_answers", "no_answer", "outcome_reason"]
+
+#: Grade of an attempt with no answer of the right kind.
+NO_ANSWER = Grade(
+    reward=0.0, reason="no answer found in the required fenced block", status="format"
+)
+
+
+def no_answer() -> Grade:
+    """The grade of a missing answer."""
+    return NO_ANSWER
+
+
+def outcome_reason(outcome: Outcome) -> str:
+    """A short sentence for a job that did not finish normally."""
+    reasons = {
+        "timeout": "timeout",
+        "memory_limit": "memory limit exceeded",
+        "output_limit": "output limit exceeded",
+        "denied_syscall": f"denied system call {outcome.denied_syscall or ''}".strip(),
+        "signal": f"killed by signal {outcome.signal}",
+        "sandbox_failure": f"sandbox failure: {outcome.detail}",
+        "runtime_error": (
+            f"crashed: {outcome.exception_type or 'exit'} {outcome.exception_message or ''}"
+        ).strip(),
+    }
+    return reasons.get(outcome.status, outcome.status)
+
+
+async def batched_calls(
+    sandbox: Sandbox,
+    source: str,
+    function: str,
+    args: Sequence[str],
+    limits: Limits | None,
+) -> list[CallResult | Outcome]:
+    """Call ``function`` on every argument list, as few children as possible.
+
+    Returns, per argument list, its :class:`CallResult` when the call ran, or the
+    :class:`Outcome` of the job whose failure it was charged with.
+    """
+    results: list[CallResult | Outcome | None] = [None] * len(args)
+    todo = list(range(len(args)))
+    while todo:
+        job = Call(
+            source=source, function=function, args=tuple(args[i] for i in todo), limits=limits
+        )
+        outcome = await sandbox.run(job)
+        rest: list[int] = []
+        for j, i in enumerate(todo):
+            call = outcome.calls[j] if j < len(outcome.calls) else None
+            if call is not None and call.ran:
+                results[i] = call
+            else:
+                rest.append(i)
+        if not rest:
+            break
+        # The first call that did not finish is the one that was running when the child died.
+        results[rest[0]] = outcome
+        todo = rest[1:]
+        if outcome.ok or outcome.status == "sandbox_failure":
+            # Nothing to blame on a call: every remaining one shares the outcome.
+            for i in todo:
+                results[i] = outcome
+            break
+    return [r if r is not None else CallResult(ran=False) for r in results]
+
+
+async def grade_data_answers(
+    sandbox: Sandbox,
+    answers: Sequence[str | None],
+    *,
+    source: str,
+    function: str,
+    limits: Limits | None,
+    max_answer_chars: int,
+    judge: Callable[[CallResult], Grade],
+) -> list[Grade]:
+    """Grade argument-list answers: parse in the parent, one deduplicated batch, ``judge`` each."""
+    grades: list[Grade | None] = [None] * len(answers)
+    unique: dict[str, list[int]] = {}
+    for i, answer in enumerate(answers):
+        if answer is None:
+            grades[i] = NO_ANSWER
+            continue
+        if len(answer) > max_answer_chars:
+            grades[i] = Grade(
+                reward=0.0,
+                reason=f"answer is {len(answer)} characters, over the {max_answer_chars} limit",
+                status="format",
+            )
+            continue
+        try:
+            args, kwargs = _literal.parse_args(answer)
+            key = _literal.dump(args) + _literal.dump(dict(sorted(kwargs.items())))
+        except (_literal.LiteralParseError, _literal.NotLiteralError) as exc:
+            grades[i] = Grade(
+                reward=0.0,
+                reason=f"answer is not an argument list of plain literals: {exc}",
+                status="format",
+            )
+            continue
+        unique.setdefault(key, []).append(i)
+    if unique:
+        texts = [answers[idx[0]] or "" for idx in unique.values()]
+        results = await batched_calls(sandbox, source, function, texts, limits)
+        for idx, result in zip(unique.values(), results, strict=True):
+            if isinstance(result, Outcome):
+                grade = Grade(reward=0.0, reason=outcome_reason(result), status=result.status)
+            else:
+                grade = judge(result)
+            for i in idx:
+                grades[i] = grade
+    return [g if g is not None else NO_ANSWER for g in grades]

@@ -1,0 +1,162 @@
+"""A teacher reply → a :class:`~stepstones.records.Draft`, or a :class:`Rejection` saying why not.
+
+Tolerant of real replies (see :mod:`._blocks`): blocks without a language tag are classified by
+their content (code that defines a function, an argument list, otherwise words); several python
+blocks are combined when no single one defines every required function; ``f(1, 2)`` in an input
+block is read as ``1, 2``; five inputs written one per line in a single block are split. Every
+rejection reason is a sentence the teacher can act on next turn, in the paper's style
+("No message found!").
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Sequence
+
+from stepstones import _literal
+from stepstones.envs._blocks import Block, blocks, split_reasoning
+from stepstones.records import Draft, Env, Rejection
+
+__all__ = ["defined_functions", "normalize_input", "parse_reply"]
+
+_CALL_WRAPPER = re.compile(r"^\s*f\s*\((.*)\)\s*$", re.DOTALL)
+
+
+def defined_functions(code: str) -> set[str] | None:
+    """Names of the top-level functions ``code`` defines, or None if it is not valid Python."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+
+
+def _is_args(text: str) -> bool:
+    try:
+        _literal.parse_args(text)
+    except _literal.LiteralParseError:
+        return False
+    return True
+
+
+def normalize_input(text: str) -> str:
+    """An input block's text as an argument list: stripped, with a ``f(...)`` wrapper removed."""
+    text = text.strip()
+    m = _CALL_WRAPPER.match(text)
+    if m is not None and _is_args(m.group(1)):
+        return m.group(1).strip()
+    return text
+
+
+def _classify(block: Block) -> str:
+    if block.kind:
+        return block.kind
+    funcs = defined_functions(block.text)
+    if funcs:
+        return "python"
+    if block.text.strip() and _is_args(normalize_input(block.text)):
+        return "input"
+    return "message"
+
+
+def _pick_code(codes: Sequence[str], required: Sequence[str]) -> str | None:
+    need = set(required)
+    for code in reversed(codes):
+        funcs = defined_functions(code)
+        if funcs is not None and need <= funcs:
+            return code.strip() + "\n"
+    joined = "\n\n".join(c.strip() for c in codes if defined_functions(c) is not None)
+    funcs = defined_functions(joined)
+    if joined and funcs is not None and need <= funcs:
+        return joined + "\n"
+    return None
+
+
+def _split_lines(texts: list[str], n_inputs: int) -> list[str]:
+    """Split blocks holding one argument list per line.
+
+    A block is split when it does not parse as one argument list but each line does, or when it
+    is the only input block and has exactly ``n_inputs`` lines that each parse.
+    """
+    out: list[str] = []
+    for text in texts:
+        norm = normalize_input(text)
+        lines = [normalize_input(x) for x in text.split("\n") if x.strip()]
+        each = len(lines) > 1 and all(_is_args(x) for x in lines)
+        if each and (not _is_args(norm) or (len(texts) == 1 and len(lines) == n_inputs)):
+            out.extend(lines)
+        else:
+            out.append(norm)
+    return out
+
+
+def _names(required: Sequence[str]) -> str:
+    return ", ".join(f"`def {name}(...)`" for name in required)
+
+
+def parse_reply(
+    reply: str,
+    *,
+    env: Env,
+    required: Sequence[str] = ("f",),
+    n_inputs: int = 5,
+    need_message: bool = False,
+    need_witness: bool = False,
+    reasoning: str = "",
+) -> Draft | Rejection:
+    """Parse a teacher reply for ``env``; see the module docstring for what is tolerated."""
+    body, think = split_reasoning(reply)
+    reasoning = "\n\n".join(r for r in (reasoning.strip(), think) if r)
+    found = [(_classify(b), b) for b in blocks(body)]
+
+    def reject(reason: str, draft: Draft | None = None) -> Rejection:
+        return Rejection(kind="format", reason=reason, draft=draft)
+
+    if not found:
+        return reject("No fenced code blocks found! Answer with ```python, ```input blocks.")
+    codes = [b.text for k, b in found if k == "python"]
+    if not codes:
+        return reject(f"No python block found! Put {_names(required)} in a ```python block.")
+    code = _pick_code(codes, required)
+    if code is None:
+        if all(defined_functions(c) is None for c in codes):
+            return reject("The ```python block is not valid Python (syntax error).")
+        return reject(f"The ```python block must define {_names(required)} at top level.")
+    inputs = _split_lines([b.text for k, b in found if k == "input"], n_inputs)
+    if not inputs:
+        return reject(f"No input found! Give {n_inputs} ```input blocks.")
+    for i, text in enumerate(inputs, 1):
+        try:
+            _literal.parse_args(text)
+        except _literal.LiteralParseError as exc:
+            return reject(
+                f"Input {i} is not a list of plain Python literals ({exc}); write only literal "
+                "arguments as inside the parentheses of a call, e.g. 'John', {'age': 20}."
+            )
+    if len(inputs) < n_inputs:
+        return reject(f"Found {len(inputs)} ```input blocks, need {n_inputs}!")
+    messages = [b.text.strip() for k, b in found if k == "message" and b.kind == "message"]
+    message = messages[-1] if messages else ""
+    if need_message and not message:
+        return reject("No message found! Add a ```message block describing the task in words.")
+    if need_message and re.search(r"\bdef\s+\w+\s*\(", message):
+        return reject("The message must describe the function in words, not contain its code.")
+    witness: str | None = None
+    if need_witness:
+        witnesses = [normalize_input(b.text) for k, b in found if k == "witness"]
+        if not witnesses:
+            return reject(
+                "No witness found! Add a ```witness block: an input that makes test_f fail."
+            )
+        witness = witnesses[-1]
+        if not _is_args(witness):
+            return reject("The witness is not a list of plain Python literal arguments.")
+    return Draft(
+        env=env,
+        code=code,
+        inputs=tuple(inputs[:n_inputs]),
+        message=message,
+        witness=witness,
+        reasoning=reasoning,
+    )

@@ -1,0 +1,159 @@
+"""Prompt text shared by the four environments: format rules, seeds, summaries, progressions.
+
+Each environment supplies its own *task description* (what the student will see and answer);
+this module wraps it in the common teacher format and renders the previous problem, the student
+summary and the progression instruction for mutate and top-down prompts (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from stepstones.records import Message, Problem, Seed, Summary
+
+__all__ = [
+    "PROGRESSIONS",
+    "STAGES",
+    "fence",
+    "io_pairs",
+    "render_summary",
+    "teacher_format",
+    "teacher_messages",
+]
+
+SYSTEM = (
+    "You are an expert Python programmer who writes programming problems for training another "
+    "model. You follow the answer format exactly."
+)
+
+#: What the teacher is told for each instruction of an adaptive chain.
+PROGRESSIONS = {
+    "harder": (
+        "The student solved this problem too often. Write a HARDER variant: add complexity "
+        "(more steps, edge cases, a subtler rule, combined ideas) so that the student's pass rate "
+        "lands between 0.35 and 0.65."
+    ),
+    "easier": (
+        "The student never or almost never solved this problem. Write an EASIER variant: "
+        "simplify the logic, remove steps or edge cases, make the rule more direct, so that the "
+        "student's pass rate lands between 0.35 and 0.65."
+    ),
+    "sibling": (
+        "The difficulty is about right. Write a SIBLING problem of about the same difficulty: "
+        "the same core idea with a different twist, keeping the student's pass rate between "
+        "0.35 and 0.65."
+    ),
+}
+
+#: What the teacher is told for each stage of a top-down chain.
+STAGES = {
+    "hard": (
+        "Write a HARD problem: a strong model should solve it only about 10% of the time. "
+        "Combine several non-trivial steps built on the core logic of the snippet."
+    ),
+    "medium": (
+        "Write a MEDIUM variant of the hard problem above: keep its core idea but remove some of "
+        "its difficulty, so that a strong model solves it about half of the time."
+    ),
+    "easy": (
+        "Write an EASY variant of the problem above: keep its core idea but make it direct, so "
+        "that a strong model solves it about 85% of the time."
+    ),
+}
+
+STANDALONE = (
+    "The new problem must be standalone: the student will see only the new problem, never the "
+    "previous one or this conversation."
+)
+
+
+def fence(kind: str, text: str) -> str:
+    """A fenced block; uses a longer fence when the text itself contains ```."""
+    ticks = "```"
+    while ticks in text:
+        ticks += "`"
+    return f"{ticks}{kind}\n{text.rstrip()}\n{ticks}"
+
+
+def teacher_format(functions: Sequence[str], n_inputs: int, *, message: bool, witness: bool) -> str:
+    """The answer format every teacher reply must follow."""
+    names = ", ".join(f"`{name}`" for name in functions)
+    parts = [
+        "Answer with these fenced blocks (you may think first; only the blocks are read):",
+        f"1. One ```python block defining {names} at top level. The code must be pure and "
+        "deterministic: no randomness, time, file or network I/O, printing, threads or "
+        "subprocesses. Standard-library imports such as math, itertools, collections, "
+        "functools, re, string, heapq and bisect are fine.",
+        f"2. {n_inputs} ```input blocks, each ONE argument list for f written exactly as inside "
+        "the parentheses of a call, using only plain Python literals (numbers, strings, "
+        "None, True/False, and lists, tuples, dicts, sets of those), e.g.\n"
+        "```input\n'John', {'age': 20, 'city': 'Paris'}\n```\n"
+        "The inputs must be distinct and must exercise different behaviours of f. Do NOT write "
+        "the outputs: they are computed by running f.",
+    ]
+    if message:
+        parts.append(
+            "3. One ```message block: a hint in words that helps someone who sees only the "
+            "inputs and outputs to figure out what f does. It must not contain code."
+        )
+    if witness:
+        parts.append(
+            f"{len(parts)}. One ```witness block: an argument list in the same form as the "
+            "inputs, for which pre_test_f returns True and test_f fails (returns False or "
+            "raises). It proves the bug exists and is never shown to the student."
+        )
+    return "\n\n".join(parts)
+
+
+def io_pairs(problem: Problem, indices: Sequence[int] | None = None) -> str:
+    """``f(<input>) == <output>`` lines for the chosen inputs (all by default)."""
+    chosen = range(len(problem.inputs)) if indices is None else indices
+    return "\n".join(f"f({problem.inputs[i]}) == {problem.outputs[i]}" for i in chosen)
+
+
+def render_problem(problem: Problem) -> str:
+    """The teacher's view of a previous problem: code, I/O pairs, message, witness."""
+    parts = [fence("python", problem.code), "Inputs and the outputs f returns:", io_pairs(problem)]
+    if problem.message:
+        parts.append(fence("message", problem.message))
+    if problem.witness is not None:
+        parts.append(fence("witness", problem.witness))
+    return "\n\n".join(parts)
+
+
+def render_summary(summary: Summary) -> str:
+    """The student summary in words (DESIGN §2 step 4)."""
+    lines = [
+        f"The student attempted it {summary.n_attempts} times and passed {summary.n_passed} "
+        f"(pass rate {summary.pass_rate:.2f})."
+    ]
+    if summary.format_errors:
+        lines.append(f"{summary.format_errors} attempts had no answer in the required format.")
+    for i, text in enumerate(summary.solved, 1):
+        lines.append(f"Solved attempt {i}:\n{fence('', text)}")
+    for i, text in enumerate(summary.failed, 1):
+        lines.append(f"Failed attempt {i}:\n{fence('', text)}")
+    return "\n\n".join(lines)
+
+
+def _feedback(feedback: str | None) -> str:
+    if not feedback:
+        return ""
+    return (
+        "\n\nYour previous reply was rejected: "
+        f"{feedback.strip()}\nFix this and answer again in the required format."
+    )
+
+
+def teacher_messages(task: str, body: str, format_text: str, feedback: str | None) -> list[Message]:
+    """A system message and one user message: the task, the body, the format, any feedback."""
+    user = f"{task}\n\n{body}\n\n{format_text}{_feedback(feedback)}"
+    return [Message("system", SYSTEM), Message("user", user)]
+
+
+def seed_body(seed: Seed) -> str:
+    """The seed snippet, with the instruction to build on its core logic."""
+    return (
+        "Build on the core logic of this code snippet (it is only inspiration: the problem must "
+        "be self-contained and must not depend on anything outside f):\n\n" + fence("", seed.text)
+    )

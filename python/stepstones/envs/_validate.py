@@ -1,0 +1,160 @@
+"""Draft → Problem: static checks, then the reference code run in the sandbox (DESIGN §2 step 2).
+
+In order, each failure a :class:`~stepstones.records.Rejection` the teacher can act on:
+syntax and required functions, banned constructs, distinct inputs, duplicates, then one call job
+per zygote on two zygotes with different hash seeds (errors, timeouts, non-literal or oversized
+outputs, disagreement between the two runs), then the environment's own check (the fuzzing
+witness). Gold outputs come only from these runs.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from stepstones.envs._dedup import Deduplicator, normalize_inputs, problem_id
+from stepstones.envs._parse import defined_functions
+from stepstones.records import Draft, Problem, Rejection, RejectionKind
+from stepstones.sandbox._types import Call, CallResult, Outcome
+
+if TYPE_CHECKING:
+    from stepstones.envs._core import BaseEnvironment
+    from stepstones.sandbox import Sandbox
+
+__all__ = ["call_failure", "validate"]
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def call_failure(
+    outcome: Outcome, inputs: tuple[str, ...], max_output_chars: int
+) -> tuple[RejectionKind, str] | None:
+    """Why running the reference ``f`` on ``inputs`` does not give usable gold outputs, or None."""
+    for i, (text, call) in enumerate(zip(inputs, _padded(outcome, len(inputs)), strict=True), 1):
+        where = f"on input {i} ({_short(text, 80)})"
+        if not call.ran:
+            if outcome.status in ("timeout", "memory_limit"):
+                what = "ran out of time" if outcome.status == "timeout" else "ran out of memory"
+                return "timeout", f"f {what} {where}; keep f fast on every input."
+            return "error", f"f crashed {where}: {outcome.status} {_short(outcome.detail)}".strip()
+        if call.exception_type is not None:
+            if call.exception_type in ("TimeoutError", "MemoryError", "RecursionError"):
+                return "timeout", (
+                    f"f raised {call.exception_type} {where}; keep f fast and shallow."
+                )
+            msg = _short(call.exception_message or "")
+            return "error", f"f raised {call.exception_type}: {msg} {where}."
+        if call.not_literal or call.value is None:
+            return "not_literal", (
+                f"f returned a value that is not a plain literal {where}; return only numbers, "
+                "strings, booleans, None and lists/tuples/dicts/sets of those."
+            )
+        if len(call.value) > max_output_chars:
+            return "not_literal", (
+                f"f returned {len(call.value)} characters of output {where}; keep every output "
+                f"under {max_output_chars} characters."
+            )
+    if not outcome.ok:
+        return "error", f"running f failed: {outcome.status} {_short(outcome.detail)}".strip()
+    return None
+
+
+def _padded(outcome: Outcome, n: int) -> list[CallResult]:
+    calls = list(outcome.calls[:n])
+    return calls + [CallResult(ran=False)] * (n - len(calls))
+
+
+def _static(env: BaseEnvironment, draft: Draft) -> Rejection | None:
+    if draft.env != env.name:
+        return Rejection(
+            kind="format", reason=f"draft is for {draft.env!r}, not {env.name!r}", draft=draft
+        )
+    funcs = defined_functions(draft.code)
+    if funcs is None:
+        return Rejection(kind="format", reason="The code is not valid Python.", draft=draft)
+    missing = [name for name in env.functions if name not in funcs]
+    if missing:
+        names = ", ".join(f"`def {n}(...)`" for n in missing)
+        return Rejection(kind="format", reason=f"The code must define {names}.", draft=draft)
+    banned = env.banned.check(ast.parse(draft.code))
+    if banned is not None:
+        return Rejection(kind="banned", reason=f"The code {banned}.", draft=draft)
+    if len(draft.inputs) < env.n_inputs:
+        return Rejection(
+            kind="format",
+            reason=f"Found {len(draft.inputs)} inputs, need {env.n_inputs}!",
+            draft=draft,
+        )
+    canon = normalize_inputs(draft.inputs)
+    for j, c in enumerate(canon):
+        if c in canon[:j]:
+            return Rejection(
+                kind="format",
+                reason=f"Input {j + 1} repeats input {canon.index(c) + 1}; inputs must differ.",
+                draft=draft,
+            )
+    return None
+
+
+async def validate(
+    env: BaseEnvironment,
+    draft: Draft,
+    sandbox: Sandbox,
+    *,
+    seed_id: str | None = None,
+    parent_id: str | None = None,
+    dedup: Deduplicator | None = None,
+) -> Problem | Rejection:
+    """Validate ``draft`` for ``env``; see the module docstring for the order of checks."""
+    rejection = _static(env, draft)
+    if rejection is not None:
+        return rejection
+    inputs = draft.inputs[: env.n_inputs]
+    pid = problem_id(env.name, draft.code, inputs, draft.witness)
+    if dedup is not None and pid in dedup:
+        return Rejection(
+            kind="duplicate",
+            reason="This problem (same code and inputs) was already generated; write a new one.",
+            draft=draft,
+        )
+    job = Call(source=draft.code, function="f", args=inputs, limits=env.limits)
+    _, first, second = await sandbox.check_determinism(job)
+    for outcome in (first, second):
+        failure = call_failure(outcome, inputs, env.max_output_chars)
+        if failure is not None:
+            return Rejection(kind=failure[0], reason=failure[1], draft=draft)
+    for i, (a, b) in enumerate(zip(first.calls, second.calls, strict=True), 1):
+        if a.value != b.value:
+            return Rejection(
+                kind="nondeterministic",
+                reason=(
+                    f"f is not deterministic: two runs on input {i} returned "
+                    f"{_short(a.value or '', 60)} and {_short(b.value or '', 60)} (do not depend "
+                    "on set/dict iteration order of strings, hash(), id() or randomness)."
+                ),
+                draft=draft,
+            )
+    problem = Problem(
+        id=pid,
+        env=env.name,
+        code=draft.code,
+        inputs=inputs,
+        outputs=tuple(c.value or "" for c in first.calls),
+        message=draft.message,
+        witness=draft.witness,
+        seed_id=seed_id,
+        parent_id=parent_id,
+    )
+    extra = await env.check_problem(problem, sandbox)
+    if extra is not None:
+        return Rejection(kind=extra[0], reason=extra[1], draft=draft)
+    if dedup is not None and not dedup.add(problem):
+        return Rejection(
+            kind="duplicate",
+            reason="This problem (same code and inputs) was already generated; write a new one.",
+            draft=draft,
+        )
+    return problem
