@@ -33,7 +33,10 @@ def test_pass_rate_examples_and_format_errors() -> None:
     assert s.pass_rate == 0.5
     assert s.solved == ("1", "3")
     # Answered failures come before missing answers.
-    assert s.failed == ("2\n# wrong output: got 2, expected 1", "5\n# wrong output: got 5, expected 1")
+    assert s.failed == (
+        "2\n# wrong output: got 2, expected 1",
+        "5\n# wrong output: got 5, expected 1",
+    )
 
 
 def test_missing_answers_are_shown_when_nothing_else_failed() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import get_args
 
-from stepstones.envs._base import Stage
+from stepstones.envs import Stage
 from stepstones.errors import ConfigError
 from stepstones.pipeline._config import Config
 from stepstones.pipeline._progression import is_complete, next_instruction

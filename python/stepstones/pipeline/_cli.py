@@ -153,7 +153,8 @@ def _env_config_set() -> bool:
 def _seeds(args: argparse.Namespace) -> Iterator[Seed]:
     from stepstones import seeds  # noqa: PLC0415 - the sampler reads files lazily
 
-    return seeds.sample(args.seeds, seed=args.seed_number)
+    found: Iterator[Seed] = seeds.sample(args.seeds, seed=args.seed_number)
+    return found
 
 
 def _jobs(seeds: Iterator[Seed], envs: Sequence[Env], modes: Sequence[Mode]) -> Iterator[Job]:

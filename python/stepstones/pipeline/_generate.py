@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import NamedTuple
 
 from stepstones import envs
-from stepstones.envs._base import Environment
+from stepstones.envs import BaseEnvironment, Environment
 from stepstones.llm import ChatBackend, Endpoint, LLMClient, resolve_endpoint
 from stepstones.pipeline._chain import run_chain
 from stepstones.pipeline._config import CONFIG_ENV, Config, SamplingConfig, load_config
@@ -114,7 +114,7 @@ async def open_backends(
 async def generate_chain(
     seed: Seed | str,
     *,
-    env: Env | Environment = "induction",
+    env: Env | BaseEnvironment | Environment = "induction",
     mode: Mode = "adaptive",
     config: Config | None = None,
     teacher: Endpoint | ChatBackend | None = None,

@@ -84,6 +84,11 @@ class Runner:
         """Chains being grown right now."""
         return self._in_flight
 
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stopping
+
     def stop(self) -> None:
         """Start no new chain; those in flight finish and are stored."""
         self._stopping = True
@@ -106,7 +111,7 @@ class Runner:
     ) -> None:
         async with send:
             async for job in _aiter(jobs):
-                if self._stopping or self._done() >= target:
+                if self.stopping or self._done() >= target:
                     break
                 ctx = self._contexts.get(job.env)
                 if ctx is None:
@@ -118,13 +123,19 @@ class Runner:
                 if cid in self._handed:  # the same job twice in the input
                     continue
                 # Backpressure: hand out only as many jobs as could still be needed.
-                while not self._stopping and self._done() + self._in_flight >= target:
+                while self._done() + self._in_flight >= target:
+                    if self._wait_ends_production():
+                        return
                     await self._wait_change()
-                if self._stopping:
+                if self._wait_ends_production():
                     break
                 self._in_flight += 1
                 self._handed.add(cid)
                 await send.send(job)
+
+    def _wait_ends_production(self) -> bool:
+        # A method, not the attribute: stop() may flip it while the producer waits.
+        return self._stopping
 
     def _done(self) -> int:
         return len(self._store) if self._store is not None else self.result.stored

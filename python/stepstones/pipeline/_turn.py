@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import anyio
 import msgspec
 
-from stepstones.envs._base import Environment
+from stepstones.envs import BaseEnvironment, Environment
 from stepstones.errors import LLMError
 from stepstones.llm import ChatBackend, ChatResult, Sampling
 from stepstones.pipeline._config import Config, SamplingConfig
@@ -43,7 +43,7 @@ class TurnContext:
     ``on_turn`` is told about every finished turn (progress displays).
     """
 
-    env: Environment
+    env: BaseEnvironment | Environment
     teacher: ChatBackend
     student: ChatBackend
     sandbox: Sandbox
