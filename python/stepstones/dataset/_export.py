@@ -1,0 +1,166 @@
+"""Exports for the trainers: OpenRLHF JSONL, verl Parquet, TRL JSONL.
+
+Every row carries the student prompt as chat messages and a *label*: the versioned JSON of the
+:class:`~stepstones.records.Problem` (``records.encode_json``), which holds everything a grader
+needs (code, inputs, gold outputs, environment). The reward server and the reward functions
+read the label back; nothing else has to travel with the prompt.
+
+Field names follow the trainers' code (DESIGN §7): OpenRLHF reads ``--data.input_key prompt``,
+``--data.label_key label`` and the ``datasource`` column; verl reads ``data_source``, ``prompt``,
+``ability``, ``reward_model.ground_truth`` and ``extra_info``; TRL passes every column other
+than ``prompt`` to the reward callables as keyword arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from stepstones import records
+from stepstones.errors import ExportError
+from stepstones.records import Message, Problem
+
+__all__ = [
+    "FORMATS",
+    "Format",
+    "Item",
+    "PromptFn",
+    "datasource",
+    "label_of",
+    "openrlhf_row",
+    "rows",
+    "trl_row",
+    "verl_row",
+    "write",
+]
+
+Format = Literal["openrlhf", "verl", "trl"]
+FORMATS: tuple[Format, ...] = ("openrlhf", "verl", "trl")
+
+#: A problem and the difficulty bin it was exported under (None when not binned).
+Item = tuple[str | None, Problem]
+#: Renders the student prompt of a problem; the default asks the problem's environment.
+PromptFn = Callable[[Problem], Sequence[Message]]
+
+_json = msgspec.json.Encoder()
+
+
+def default_prompt(problem: Problem) -> Sequence[Message]:
+    from stepstones import envs  # noqa: PLC0415 - envs imports the sandbox; load it on use
+
+    return envs.get(problem.env).student_prompt(problem)
+
+
+def label_of(problem: Problem) -> str:
+    """The label text: the problem's versioned JSON record."""
+    return records.encode_json(problem).decode()
+
+
+def datasource(problem: Problem, bin_name: str | None) -> str:
+    """The per-environment/bin tag trainers group metrics by, e.g. ``stepstones/induction/hard``."""
+    return f"stepstones/{problem.env}/{bin_name or 'all'}"
+
+
+def _messages(problem: Problem, prompt_for: PromptFn) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in prompt_for(problem)]
+
+
+def openrlhf_row(bin_name: str | None, problem: Problem, prompt_for: PromptFn) -> dict[str, Any]:
+    return {
+        "prompt": _messages(problem, prompt_for),
+        "label": label_of(problem),
+        "datasource": datasource(problem, bin_name),
+    }
+
+
+def verl_row(
+    bin_name: str | None, problem: Problem, prompt_for: PromptFn, *, index: int, split: str
+) -> dict[str, Any]:
+    return {
+        "data_source": datasource(problem, bin_name),
+        "prompt": _messages(problem, prompt_for),
+        "ability": "code",
+        "reward_model": {"style": "rule", "ground_truth": label_of(problem)},
+        "extra_info": {
+            "split": split,
+            "index": index,
+            "problem_id": problem.id,
+            "env": problem.env,
+            "bin": bin_name or "",
+            "pass_rate": -1.0 if problem.pass_rate is None else problem.pass_rate,
+        },
+    }
+
+
+def trl_row(bin_name: str | None, problem: Problem, prompt_for: PromptFn) -> dict[str, Any]:
+    return {
+        "prompt": _messages(problem, prompt_for),
+        "label": label_of(problem),
+        "env": problem.env,
+        "bin": bin_name or "",
+        "problem_id": problem.id,
+    }
+
+
+def rows(
+    fmt: Format, items: Iterable[Item], *, prompt_for: PromptFn | None = None, split: str = "train"
+) -> list[dict[str, Any]]:
+    """The rows of one export format, in item order."""
+    pf = prompt_for or default_prompt
+    if fmt == "openrlhf":
+        return [openrlhf_row(b, p, pf) for b, p in items]
+    if fmt == "trl":
+        return [trl_row(b, p, pf) for b, p in items]
+    if fmt == "verl":
+        return [verl_row(b, p, pf, index=i, split=split) for i, (b, p) in enumerate(items)]
+    raise ExportError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+
+
+def _write_jsonl(path: Path, data: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as fh:
+        for row in data:
+            fh.write(_json.encode(row))
+            fh.write(b"\n")
+    tmp.replace(path)
+
+
+def _write_parquet(path: Path, data: list[dict[str, Any]]) -> None:
+    try:
+        import pyarrow as pa  # type: ignore[import-untyped]  # noqa: PLC0415 - optional extra
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]  # noqa: PLC0415
+    except ImportError as exc:
+        raise ExportError(
+            "the verl export writes Parquet and needs pyarrow: pip install 'stepstones[parquet]'"
+        ) from exc
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(pa.Table.from_pylist(data), tmp)
+    tmp.replace(path)
+
+
+def write(
+    fmt: Format,
+    items: Iterable[Item],
+    path: str | Path,
+    *,
+    prompt_for: PromptFn | None = None,
+    split: str = "train",
+) -> int:
+    """Write one export file atomically (temp file + rename); returns the number of rows.
+
+    OpenRLHF and TRL get JSONL, verl gets Parquet (the ``parquet`` extra).
+    """
+    data = rows(fmt, items, prompt_for=prompt_for, split=split)
+    out = Path(path)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "verl":
+            _write_parquet(out, data)
+        else:
+            _write_jsonl(out, data)
+    except OSError as exc:
+        raise ExportError(f"cannot write {str(out)!r}: {exc}") from exc
+    return len(data)

@@ -1,0 +1,40 @@
+"""Reward serving: an HTTP reward server for OpenRLHF (and a SandboxFusion-compatible
+``/run_code`` for verl), plus in-process reward functions for OpenRLHF, verl and TRL.
+
+Every reward is computed by executing code in the stepstones sandbox; a label is the exported
+:class:`~stepstones.records.Problem`. Failures score 0.0 with a logged reason, never an error
+the trainer would crash on.
+"""
+
+from __future__ import annotations
+
+from stepstones.serve._app import RewardApp, RewardRequest
+from stepstones.serve._config import ServerConfig
+from stepstones.serve._cut import Cut, cut_response, strip_special
+from stepstones.serve._hooks import compute_score, reward_func, trl_reward
+from stepstones.serve._labels import LabelError, parse_label
+from stepstones.serve._metrics import Metrics
+from stepstones.serve._rewarder import OUTCOMES, Rewarder, Verdict
+from stepstones.serve._runcode import RunCodeRequest, outcome_to_response
+from stepstones.serve._server import running
+
+__all__ = [
+    "OUTCOMES",
+    "Cut",
+    "LabelError",
+    "Metrics",
+    "RewardApp",
+    "RewardRequest",
+    "Rewarder",
+    "RunCodeRequest",
+    "ServerConfig",
+    "Verdict",
+    "compute_score",
+    "cut_response",
+    "outcome_to_response",
+    "parse_label",
+    "reward_func",
+    "running",
+    "strip_special",
+    "trl_reward",
+]

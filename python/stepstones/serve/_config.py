@@ -1,0 +1,58 @@
+"""Settings of the reward server; safe by default (loopback, bounded everything)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from stepstones.errors import ConfigError
+
+__all__ = ["ServerConfig"]
+
+
+class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """How the reward server listens, authenticates and bounds its work.
+
+    host/port: where to listen; loopback unless asked otherwise (a reward server executes
+        model-written code: expose it only on a trusted network, ideally with a token).
+    token: when set, every route but ``/healthz`` needs ``Authorization: Bearer <token>``.
+    max_body_kib: larger request bodies get 413.
+    max_items: more items in one reward request get 413.
+    max_pending_requests: requests being handled at once; beyond it new ones get 503 with
+        ``Retry-After`` (OpenRLHF retries), so memory stays bounded under any load.
+    max_concurrent_grades: grader calls in flight (each may hold sandbox children).
+    grade_timeout_s: deadline of one grader call; past it the items score 0.0 (grade_timeout).
+    run_code: serve the SandboxFusion-compatible ``POST /run_code``.
+    max_run_timeout_s / max_memory_mib: caps on what a /run_code request may ask for.
+    graceful_timeout_s: on SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
+    max_body_kib: int = 16 * 1024
+    max_items: int = 4096
+    max_pending_requests: int = 8192
+    max_concurrent_grades: int = 256
+    grade_timeout_s: float = 60.0
+    run_code: bool = True
+    max_run_timeout_s: float = 30.0
+    max_memory_mib: int = 4096
+    graceful_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_kib", "max_items", "max_pending_requests", "max_concurrent_grades"):
+            value = getattr(self, name)
+            if value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value}")
+        for name in ("grade_timeout_s", "max_run_timeout_s", "graceful_timeout_s"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ConfigError(f"{name} must be > 0 seconds, got {value}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be in 0..65535, got {self.port}")
+        if self.token is not None and not self.token.strip():
+            raise ConfigError("token must not be empty: omit it to disable authentication")
+
+    def __repr__(self) -> str:  # the token never reaches logs
+        token = "***" if self.token else None
+        return f"ServerConfig(host={self.host!r}, port={self.port}, token={token})"

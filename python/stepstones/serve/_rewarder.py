@@ -1,0 +1,167 @@
+"""Turning (response, label) pairs into rewards, never raising.
+
+Items are grouped by problem so one ``env.grade`` call sees every answer to the same problem
+(the environment batches them into as few sandbox children as it can). Each grade call holds a
+slot of one :class:`anyio.CapacityLimiter` and runs under a deadline. Whatever fails — a label
+that is not a problem, a grader exception, a sandbox failure, a deadline — becomes reward 0.0
+with a named outcome and a logged reason: a failed reward request would crash the trainer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import msgspec
+
+from stepstones.errors import SandboxError
+from stepstones.records import Grade, Problem
+from stepstones.serve._labels import LabelError, parse_label
+from stepstones.serve._metrics import Metrics
+
+if TYPE_CHECKING:
+    from stepstones.envs import BaseEnvironment, Environment
+    from stepstones.sandbox import Sandbox
+
+__all__ = ["OUTCOMES", "Rewarder", "Verdict"]
+
+log = logging.getLogger("stepstones.serve")
+
+#: Every outcome a reward can have; extra_logs carries one 0/1 column per outcome.
+OUTCOMES: tuple[str, ...] = (
+    "pass",
+    "wrong",
+    "no_answer",
+    "timeout",
+    "memory_limit",
+    "runtime_error",
+    "output_limit",
+    "denied_syscall",
+    "signal",
+    "bad_label",
+    "grade_timeout",
+    "grader_error",
+    "sandbox_error",
+)
+_FAILURES = frozenset({"bad_label", "grade_timeout", "grader_error", "sandbox_error"})
+_STATUS_OUTCOMES = frozenset(OUTCOMES) & {
+    "timeout",
+    "memory_limit",
+    "runtime_error",
+    "output_limit",
+    "denied_syscall",
+    "signal",
+}
+
+
+class Verdict(msgspec.Struct, frozen=True):
+    """The reward of one item and why."""
+
+    reward: float
+    outcome: str  # one of OUTCOMES
+    reason: str
+    env: str = "unknown"
+
+
+def _outcome(grade: Grade, answer: str | None) -> str:
+    if grade.reward > 0:
+        return "pass"
+    if answer is None:
+        return "no_answer"
+    if grade.status == "sandbox_failure":
+        return "sandbox_error"
+    if grade.status in _STATUS_OUTCOMES:
+        return grade.status
+    return "wrong"
+
+
+class Rewarder:
+    """Grades responses against labels with one sandbox, bounded and deadline-guarded.
+
+    ``sandbox=None`` uses :func:`stepstones.sandbox.shared_sandbox` on first use.
+    ``envs`` maps environment names to implementations (default: :data:`stepstones.envs.ALL`).
+    """
+
+    def __init__(
+        self,
+        sandbox: Sandbox | None = None,
+        *,
+        max_concurrent_grades: int = 256,
+        grade_timeout_s: float = 60.0,
+        envs: Mapping[str, Environment] | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._sandbox = sandbox
+        self._limiter = anyio.CapacityLimiter(max_concurrent_grades)
+        self._grade_timeout_s = grade_timeout_s
+        self._envs = envs
+        self.metrics = metrics if metrics is not None else Metrics()
+
+    @property
+    def sandbox(self) -> Sandbox:
+        if self._sandbox is None:
+            from stepstones.sandbox import shared_sandbox  # noqa: PLC0415 - start on first use
+
+            self._sandbox = shared_sandbox()
+        return self._sandbox
+
+    def _env(self, name: str) -> Environment | BaseEnvironment:
+        if self._envs is not None:
+            return self._envs[name]
+        from stepstones import envs  # noqa: PLC0415 - envs pull in the sandbox
+
+        return envs.get(name)
+
+    async def score(self, responses: Sequence[str], labels: Sequence[Any]) -> list[Verdict]:
+        """One verdict per item, in order; never raises (except on cancellation)."""
+        out: list[Verdict | None] = [None] * len(responses)
+        groups: dict[str, tuple[Problem, list[int]]] = {}
+        for i, label in enumerate(labels):
+            try:
+                problem = parse_label(label)
+            except LabelError as exc:
+                out[i] = Verdict(0.0, "bad_label", str(exc))
+                continue
+            groups.setdefault(problem.id, (problem, []))[1].append(i)
+        async with anyio.create_task_group() as tg:
+            for problem, idx in groups.values():
+                tg.start_soon(self._grade_group, problem, idx, responses, out)
+        verdicts = [v if v is not None else Verdict(0.0, "grader_error", "no verdict") for v in out]
+        for v in verdicts:
+            self.metrics.reward(v.env, v.outcome)
+            if v.outcome in _FAILURES:
+                log.warning("reward 0.0 (%s, env=%s): %s", v.outcome, v.env, v.reason)
+        return verdicts
+
+    async def _grade_group(
+        self,
+        problem: Problem,
+        idx: list[int],
+        responses: Sequence[str],
+        out: list[Verdict | None],
+    ) -> None:
+        env_name = problem.env
+        try:
+            env = self._env(env_name)
+            answers = [env.extract(responses[i]) for i in idx]
+            async with self._limiter:
+                with anyio.fail_after(self._grade_timeout_s):
+                    grades = await env.grade(problem, answers, self.sandbox)
+            if len(grades) != len(answers):
+                raise RuntimeError(f"grader returned {len(grades)} grades for {len(answers)}")
+        except TimeoutError:
+            for i in idx:
+                out[i] = Verdict(
+                    0.0, "grade_timeout", f"grading passed {self._grade_timeout_s}s", env_name
+                )
+            return
+        except Exception as exc:
+            kind = "sandbox_error" if isinstance(exc, SandboxError) else "grader_error"
+            for i in idx:
+                out[i] = Verdict(0.0, kind, f"{type(exc).__name__}: {exc}", env_name)
+            return
+        for i, answer, grade in zip(idx, answers, grades, strict=True):
+            outcome = _outcome(grade, answer)
+            out[i] = Verdict(1.0 if outcome == "pass" else 0.0, outcome, grade.reason, env_name)
