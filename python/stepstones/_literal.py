@@ -49,7 +49,7 @@ class NotLiteralError(ValueError):
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, "+inf": math.inf}
 
 
-def _build(node: ast.AST, depth: int) -> Any:  # noqa: PLR0911 - one branch per node kind
+def _build(node: ast.AST, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise LiteralParseError(f"literal nested deeper than {MAX_DEPTH}")
     if isinstance(node, ast.Constant):
@@ -161,6 +161,8 @@ def parse_args(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
         for kw in tree.keywords:
             if kw.arg is None:
                 raise LiteralParseError("'**' unpacking is not allowed in an argument list")
+            if kw.arg in kwargs:
+                raise LiteralParseError(f"keyword argument {kw.arg!r} repeated")
             kwargs[kw.arg] = _build(kw.value, 1)
     except (RecursionError, ValueError) as exc:
         if isinstance(exc, LiteralParseError):
@@ -177,7 +179,7 @@ def _float(v: float) -> str:
     return repr(v)
 
 
-def _dump(v: Any, depth: int, budget: list[int]) -> str:  # noqa: PLR0911
+def _dump(v: Any, depth: int, budget: list[int]) -> str:
     if depth > MAX_DEPTH:
         raise NotLiteralError(f"value nested deeper than {MAX_DEPTH}")
     if v is None or v is True or v is False:
