@@ -11,6 +11,7 @@ rejection reason is a sentence the teacher can act on next turn, in the paper's 
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from collections.abc import Sequence
 
@@ -29,7 +30,7 @@ def defined_functions(code: str) -> set[str] | None:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    return _function_names(tree)
 
 
 def _is_args(text: str) -> bool:
@@ -60,13 +61,51 @@ def _classify(block: Block) -> str:
     return "message"
 
 
+def _function_names(tree: ast.Module) -> set[str]:
+    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def _free_names(tree: ast.Module) -> set[str]:
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return used - _top_level_names(tree) - set(dir(builtins))
+
+
 def _pick_code(codes: Sequence[str], required: Sequence[str]) -> str | None:
+    """The last block defining every required function, with the earlier blocks that define
+    names it uses (helpers, imports, constants) prepended; else all valid blocks joined."""
     need = set(required)
-    for code in reversed(codes):
-        funcs = defined_functions(code)
-        if funcs is not None and need <= funcs:
-            return code.strip() + "\n"
-    joined = "\n\n".join(c.strip() for c in codes if defined_functions(c) is not None)
+    trees: list[ast.Module | None] = []
+    for code in codes:
+        try:
+            trees.append(ast.parse(code))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            trees.append(None)
+    for k in range(len(codes) - 1, -1, -1):
+        tree = trees[k]
+        if tree is None or not need <= _function_names(tree):
+            continue
+        free = _free_names(tree)
+        helpers = [
+            codes[j].strip()
+            for j in range(k)
+            if (t := trees[j]) is not None and _top_level_names(t) & free
+        ]
+        return "\n\n".join([*helpers, codes[k].strip()]) + "\n"
+    joined = "\n\n".join(c.strip() for c, t in zip(codes, trees, strict=True) if t is not None)
     funcs = defined_functions(joined)
     if joined and funcs is not None and need <= funcs:
         return joined + "\n"
