@@ -60,6 +60,7 @@ def test_no_attempts_is_a_zero_rate() -> None:
 
 def test_feedback_names_kind_and_reason() -> None:
     assert feedback(None) is None
+    assert feedback(Rejection(kind="llm", reason="HTTP 500")) is None
     note = feedback(Rejection(kind="format", reason="No message found!"))
     assert note is not None
     assert "format" in note

@@ -8,6 +8,7 @@ on 2 CPU cores: 2 chains, M=4 student samples, 3 turns, short replies.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import signal
@@ -31,6 +32,7 @@ from stepstones.pipeline._store import Manifest, RunStore, read_chains
 from stepstones.pipeline._turn import TurnContext
 from stepstones.records import ENVIRONMENTS, Env, Mode, Seed
 from stepstones.sandbox import Sandbox
+from stepstones.seeds import SeedSampler
 
 __all__ = ["add_arguments", "run"]
 
@@ -150,11 +152,10 @@ def _env_config_set() -> bool:
     return bool(os.environ.get(CONFIG_ENV))
 
 
-def _seeds(args: argparse.Namespace) -> Iterator[Seed]:
-    from stepstones import seeds  # noqa: PLC0415 - the sampler reads files lazily
-
-    found: Iterator[Seed] = seeds.sample(args.seeds, seed=args.seed_number)
-    return found
+def _seeds(sampler: SeedSampler, first: int) -> Iterator[Seed]:
+    """Seeds for seed numbers ``first``, +1, ... without end (the runner stops early)."""
+    for number in itertools.count(first):
+        yield sampler.sample(number)
 
 
 def _jobs(seeds: Iterator[Seed], envs: Sequence[Env], modes: Sequence[Mode]) -> Iterator[Job]:
@@ -172,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
 async def _main(args: argparse.Namespace) -> int:
     teacher = _endpoint(args.teacher_url, args.teacher_model, "teacher", args.max_requests)
     student = _endpoint(args.student_url, args.student_model, "student", args.max_requests)
+    # Open the seed source first: a bad --seeds fails before any model starts.
+    sampler = await anyio.to_thread.run_sync(SeedSampler, args.seeds)
     async with AsyncExitStack() as stack:
         backends = await stack.enter_async_context(
             open_backends(teacher, student, endpoints_file=args.endpoints)
@@ -230,7 +233,7 @@ async def _main(args: argparse.Namespace) -> int:
             on_chain=progress.on_chain,
             on_error=progress.on_error,
         )
-        result = await _run_with_signals(runner, progress, args, target)
+        result = await _run_with_signals(runner, progress, sampler, args, target)
     _say(
         f"{len(store)} chains in {args.out} ({result.stored} new, {result.skipped} already "
         f"there, {result.failed} failed); see `stepstones stats {args.out}`"
@@ -241,10 +244,14 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 async def _run_with_signals(
-    runner: Runner, progress: Progress, args: argparse.Namespace, target: int
+    runner: Runner,
+    progress: Progress,
+    sampler: SeedSampler,
+    args: argparse.Namespace,
+    target: int,
 ) -> RunResult:
     """Run to completion; first Ctrl-C/SIGTERM finishes the chains in flight, second abandons."""
-    seeds = _seeds(args)
+    seeds = _seeds(sampler, args.seed_number)
     async with anyio.create_task_group() as tg:
 
         async def watch_signals() -> None:

@@ -124,7 +124,7 @@ class Runner:
                     continue
                 # Backpressure: hand out only as many jobs as could still be needed.
                 while self._done() + self._in_flight >= target:
-                    if self._wait_ends_production():
+                    if self._wait_ends_production() or self._done() >= target:
                         return
                     await self._wait_change()
                 if self._wait_ends_production():

@@ -50,7 +50,11 @@ def build_summary(attempts: Sequence[Attempt], grades: Sequence[Grade], config: 
 
 
 def feedback(rejection: Rejection | None) -> str | None:
-    """The note the teacher gets next turn about its last draft (None when it was valid)."""
-    if rejection is None:
+    """The note the teacher gets next turn about its last draft.
+
+    None when there is nothing to say: the draft was valid, or the request itself failed
+    (kind "llm": not the teacher's doing, and nothing it could fix).
+    """
+    if rejection is None or rejection.kind == "llm":
         return None
     return f"Your previous reply was rejected ({rejection.kind}): {rejection.reason}"
