@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from stepstones import _literal
+from stepstones.envs._parse import normalize_input
 from stepstones.records import Grade
 from stepstones.sandbox._types import Call, CallResult, Limits, Outcome
 
@@ -101,6 +102,7 @@ async def grade_data_answers(
     """Grade argument-list answers: parse in the parent, one deduplicated batch, ``judge`` each."""
     grades: list[Grade | None] = [None] * len(answers)
     unique: dict[str, list[int]] = {}
+    texts: dict[str, str] = {}
     for i, answer in enumerate(answers):
         if answer is None:
             grades[i] = NO_ANSWER
@@ -112,8 +114,9 @@ async def grade_data_answers(
                 status="format",
             )
             continue
+        text = normalize_input(answer)
         try:
-            args, kwargs = _literal.parse_args(answer)
+            args, kwargs = _literal.parse_args(text)
             key = _literal.dump(args) + _literal.dump(dict(sorted(kwargs.items())))
         except (_literal.LiteralParseError, _literal.NotLiteralError) as exc:
             grades[i] = Grade(
@@ -123,9 +126,9 @@ async def grade_data_answers(
             )
             continue
         unique.setdefault(key, []).append(i)
+        texts.setdefault(key, text)
     if unique:
-        texts = [answers[idx[0]] or "" for idx in unique.values()]
-        results = await batched_calls(sandbox, source, function, texts, limits)
+        results = await batched_calls(sandbox, source, function, list(texts.values()), limits)
         for idx, result in zip(unique.values(), results, strict=True):
             if isinstance(result, Outcome):
                 grade = Grade(reward=0.0, reason=outcome_reason(result), status=result.status)
