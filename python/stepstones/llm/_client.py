@@ -30,6 +30,7 @@ from stepstones.errors import (
 from stepstones.llm._endpoint import Endpoint
 from stepstones.llm._retry import RetryPolicy, retry_delay_s
 from stepstones.llm._think import split_think
+from stepstones.llm._transport import LeanTransport
 from stepstones.llm._types import ChatResult, Choice, Sampling
 from stepstones.llm._wire import WireCompletion, decode_completion, encode_request
 from stepstones.records import Message, Usage
@@ -111,6 +112,8 @@ class LLMClient:
         headers = {"content-type": "application/json", "accept": "application/json"}
         if endpoint.api_key:
             headers["authorization"] = f"Bearer {endpoint.api_key}"
+        if transport is None and self._url.startswith("http://"):
+            transport = LeanTransport()
         self._http = httpx.AsyncClient(
             transport=transport,
             headers=headers,
