@@ -96,7 +96,7 @@ def _openrlhf_parser() -> argparse.ArgumentParser:
             break
         body.append(stmt)
     namespace: dict[str, object] = {"argparse": argparse, "os": os, "datetime": datetime}
-    exec(compile(ast.Module(body=body, type_ignores=[]), "train_ppo_ray.py", "exec"), namespace)  # noqa: S102
+    exec(compile(ast.Module(body=body, type_ignores=[]), "train_ppo_ray.py", "exec"), namespace)
     parser = namespace["parser"]
     assert isinstance(parser, argparse.ArgumentParser)
     parser.exit_on_error = False

@@ -120,5 +120,5 @@ def test_bad_store_input_names_the_line(tmp_path: Path) -> None:
     )
     with pytest.raises(RecordError, match="expected chain or problem"):
         read_problems(seeds)
-    with pytest.raises(StoreError, match="chains.jsonl"):
+    with pytest.raises(StoreError, match=r"chains\.jsonl"):
         read_problems(tmp_path / "nowhere")

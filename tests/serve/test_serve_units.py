@@ -1,0 +1,103 @@
+"""Labels, metrics, config and the SandboxFusion response mapping (no server needed)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from stepstones import records
+from stepstones.errors import ConfigError
+from stepstones.sandbox import Outcome
+from stepstones.serve import LabelError, Metrics, ServerConfig, outcome_to_response, parse_label
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dataset"))
+from _dataset_problems import make_problem  # noqa: E402
+
+
+def test_labels_in_every_accepted_shape() -> None:
+    prob = make_problem(4, 0.5)
+    text = records.encode_json(prob).decode()
+    assert parse_label(text) == prob
+    assert parse_label(text.encode()) == prob
+    assert parse_label(json.loads(text)) == prob
+    assert parse_label(msgspec.to_builtins(prob)) == prob
+    with pytest.raises(LabelError, match="not a stepstones problem"):
+        parse_label("42")
+    with pytest.raises(LabelError, match="not valid JSON"):
+        parse_label("{oops")
+    with pytest.raises(LabelError, match="not a valid problem"):
+        parse_label({"env": "deduction"})
+    with pytest.raises(LabelError, match="must be JSON text or an object"):
+        parse_label(None)
+    newer = json.loads(text) | {"schema": 99}
+    with pytest.raises(LabelError, match="upgrade"):
+        parse_label(newer)
+
+
+def test_metrics_render_prometheus_text() -> None:
+    m = Metrics()
+    m.reward("deduction", "pass")
+    m.reward("deduction", "pass")
+    m.reward("induction", "timeout")
+    m.request("/get_reward", 200, 0.003)
+    m.request("/get_reward", 200, 40.0)
+    text = m.render()
+    assert 'stepstones_rewards_total{env="deduction",outcome="pass"} 2' in text
+    assert 'stepstones_rewards_total{env="induction",outcome="timeout"} 1' in text
+    assert 'stepstones_requests_total{route="/get_reward",code="200"} 2' in text
+    assert 'stepstones_request_seconds_bucket{route="/get_reward",le="0.0025"} 0' in text
+    assert 'stepstones_request_seconds_bucket{route="/get_reward",le="0.005"} 1' in text
+    assert 'stepstones_request_seconds_bucket{route="/get_reward",le="30.0"} 1' in text
+    assert 'stepstones_request_seconds_bucket{route="/get_reward",le="+Inf"} 2' in text
+    assert 'stepstones_request_seconds_count{route="/get_reward"} 2' in text
+    for line in text.splitlines():
+        assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
+
+
+def test_config_validates_and_hides_the_token() -> None:
+    cfg = ServerConfig(token="s3cret")
+    assert "s3cret" not in repr(cfg)
+    assert cfg.host == "127.0.0.1"
+    with pytest.raises(ConfigError, match="max_items must be >= 1"):
+        ServerConfig(max_items=0)
+    with pytest.raises(ConfigError, match="grade_timeout_s"):
+        ServerConfig(grade_timeout_s=0)
+    with pytest.raises(ConfigError, match="token must not be empty"):
+        ServerConfig(token=" ")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "run_status", "code"),
+    [
+        (Outcome(status="ok", stdout="6\n"), "Success", "Finished", 0),
+        (Outcome(status="runtime_error", exit_code=1, stderr="Traceback"), "Failed", "Finished", 1),
+        (Outcome(status="timeout"), "Failed", "TimeLimitExceeded", None),
+        (Outcome(status="memory_limit", exit_code=1), "Failed", "Error", 1),
+        (Outcome(status="signal", signal=11), "Failed", "Error", -11),
+    ],
+)
+def test_sandboxfusion_response_mapping(
+    outcome: Outcome, status: str, run_status: str, code: int | None
+) -> None:
+    resp = outcome_to_response(outcome)
+    assert resp["status"] == status
+    assert resp["compile_result"] is None
+    assert resp["run_result"]["status"] == run_status
+    assert resp["run_result"]["return_code"] == code
+    assert resp["run_result"]["stdout"] == outcome.stdout
+
+
+def test_sandbox_failure_maps_to_sandbox_error() -> None:
+    resp = outcome_to_response(Outcome(status="sandbox_failure", detail="zygote died"))
+    assert resp == {
+        "status": "SandboxError",
+        "message": "zygote died",
+        "compile_result": None,
+        "run_result": None,
+        "executor_pod_name": None,
+        "files": {},
+    }
