@@ -336,18 +336,35 @@ def _job(probe: Probe, world: World) -> Script | Call:
     return Call(source=source, function=probe.function, args=probe.args, limits=probe.limits)
 
 
+def _namespace(pid: int, kind: str) -> str:
+    try:
+        return str(Path(f"/proc/{pid}/ns/{kind}").readlink())
+    except OSError:
+        return ""
+
+
 def _suspects(world: World, before: set[int]) -> set[int]:
     """Processes the job may have left behind: new descendants of the caller (other than the
-    victim and the zygotes), and new orphans (ppid 1) running the zygote's command line."""
+    victim and the zygotes), new orphans (ppid 1) running the zygote's command line (a fork
+    keeps it), and new processes inside a zygote's own PID or network namespace."""
     me = os.getpid()
     mine = _descendants(me) - world.zygotes - {world.victim.pid}
-    orphans = {
-        pid
-        for pid in _all_pids() - before
-        if (st := _proc_stat(pid)) is not None
-        and st[1] == 1
-        and _cmdline(pid) in world.zygote_cmdlines
+    own_ns = {kind: _namespace(me, kind) for kind in ("pid", "net")}
+    zygote_ns = {
+        (kind, ns)
+        for pid in world.zygotes
+        for kind in ("pid", "net")
+        if (ns := _namespace(pid, kind)) and ns != own_ns[kind]
     }
+    orphans = set()
+    for pid in _all_pids() - before - world.zygotes:
+        st = _proc_stat(pid)
+        if st is None:
+            continue
+        forked_orphan = st[1] == 1 and _cmdline(pid) in world.zygote_cmdlines
+        in_zygote_ns = any((kind, _namespace(pid, kind)) in zygote_ns for kind in ("pid", "net"))
+        if forked_orphan or in_zygote_ns:
+            orphans.add(pid)
     return {p for p in mine | orphans if (st := _proc_stat(p)) is not None and st[0] != "Z"}
 
 
