@@ -19,6 +19,7 @@ def test_llm_exports() -> None:
         "RetryPolicy",
         "Role",
         "Sampling",
+        "VLLMBackend",
         "fetch_model",
         "is_retryable_status",
         "load_config",

@@ -16,6 +16,7 @@ from stepstones.llm._model import QWEN_CODER_05B, ModelSpec, fetch_model
 from stepstones.llm._retry import RetryPolicy, is_retryable_status, retry_after_s, retry_delay_s
 from stepstones.llm._think import split_think
 from stepstones.llm._types import ChatResult, Choice, Sampling
+from stepstones.llm._vllm import VLLMBackend
 
 __all__ = [
     "LOCAL_MODEL_ALIAS",
@@ -29,6 +30,7 @@ __all__ = [
     "RetryPolicy",
     "Role",
     "Sampling",
+    "VLLMBackend",
     "fetch_model",
     "is_retryable_status",
     "load_config",
