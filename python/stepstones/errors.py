@@ -23,6 +23,7 @@ problems) are data — :class:`stepstones.sandbox.Outcome`, :class:`stepstones.r
     │   └── LLMResponseError(ValueError)        malformed JSON, wrong content type, no choices
     ├── ModelFetchError(OSError)                the embedded model could not be fetched or verified
     ├── StoreError(OSError)                     the chain store cannot be read or written
+    ├── ClusterError(RuntimeError)              a Ray cluster or its actors failed beyond recovery
     └── ExportError(ValueError)                 an export or curriculum cannot be written as asked
 
 Lower-level errors (httpx, OSError, msgspec) are translated at one choke point per subsystem with
@@ -32,6 +33,7 @@ Lower-level errors (httpx, OSError, msgspec) are translated at one choke point p
 from __future__ import annotations
 
 __all__ = [
+    "ClusterError",
     "ConfigError",
     "ExportError",
     "IsolationUnavailableError",
@@ -118,6 +120,10 @@ class ModelFetchError(StepstonesError, OSError):
 
 class StoreError(StepstonesError, OSError):
     """The chain store cannot be read or written."""
+
+
+class ClusterError(StepstonesError, RuntimeError):
+    """A Ray cluster could not be reached, or its actors kept failing past the restart budget."""
 
 
 class ExportError(StepstonesError, ValueError):
