@@ -9,6 +9,8 @@ comment header declares what must happen::
     # call: f                  (optional: run as a Call job of this function ...)
     # args: ["1", "2"]         (... on these literal argument lists, as JSON)
     # limits: memory_mib=128   (optional Limits fields)
+    # stdout: text             (optional, for controls: the exact stdout, without the newline)
+    # values: ["4", null]      (optional, for call controls: each call's value, null if it raised)
 
 The test prepends one line ``P = {...}`` with the targets (sentinel paths, ports, pids, ...), runs
 the program in the real sandbox with every isolation layer on, and then checks *from outside* that
@@ -76,6 +78,8 @@ class Probe:
     function: str | None = None
     args: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    stdout: str | None = None
+    values: tuple[str | None, ...] | None = None
 
 
 def load_probe(path: Path) -> Probe:
@@ -86,7 +90,16 @@ def load_probe(path: Path) -> Probe:
         if not line.startswith("#"):
             break
         key, sep, value = line[1:].strip().partition(":")
-        if sep and key in {"probe", "expect", "effect", "call", "args", "limits"}:
+        if sep and key in {
+            "probe",
+            "expect",
+            "effect",
+            "call",
+            "args",
+            "limits",
+            "stdout",
+            "values",
+        }:
             header[key] = value.strip()
     missing = {"probe", "expect", "effect"} - header.keys()
     assert not missing, f"{path.name}: header lacks {sorted(missing)}"
@@ -108,6 +121,8 @@ def load_probe(path: Path) -> Probe:
         function=header.get("call"),
         args=tuple(json.loads(header.get("args", "[]"))),
         limits=msgspec.convert(limit_fields, Limits),
+        stdout=header.get("stdout"),
+        values=tuple(json.loads(header["values"])) if "values" in header else None,
     )
 
 
@@ -427,6 +442,19 @@ def check_status(run: Run, world: World) -> list[str]:
     return []
 
 
+def check_expected_output(run: Run, world: World) -> list[str]:
+    """Controls declare what a healthy sandbox returns for them."""
+    o, probe = run.outcome, run.probe
+    problems = []
+    if probe.stdout is not None and o.stdout != probe.stdout + "\n":
+        problems.append(f"stdout {o.stdout!r}, expected {probe.stdout + chr(10)!r}")
+    if probe.values is not None:
+        got = tuple(c.value if c.ok else None for c in o.calls)
+        if got != probe.values:
+            problems.append(f"call values {got}, expected {probe.values}")
+    return problems
+
+
 def check_marker_absent(run: Run, world: World) -> list[str]:
     if any("ESCAPED" in t for t in _texts(run.outcome)):
         return ["the probe printed ESCAPED: its forbidden step succeeded"]
@@ -639,6 +667,7 @@ EFFECT_CHECKS: dict[str, Check] = {
 }
 ALWAYS: tuple[Check, ...] = (
     check_status,
+    check_expected_output,
     check_marker_absent,
     check_nothing_leaked,
     check_sentinel_unchanged,
@@ -719,3 +748,48 @@ def test_hostile_probe(path: Path, sandbox: Sandbox, world: World) -> None:
         + "\n  ".join(problems)
         + f"\n  outcome: {run.outcome}"
     )
+
+
+#: Probes whose escape works against the same engine with isolation off, so their checks are
+#: shown to fail when the layer is missing (no test here passes merely because it cannot fail).
+#: Kept to probes that are safe to let through on a shared machine.
+CAUGHT_WITHOUT_ISOLATION = (
+    "write_outside",
+    "unlink_outside",
+    "create_outside",
+    "symlink_escape",
+    "tcp_loopback",
+    "udp_loopback",
+    "unix_socket_abstract",
+    "read_etc_shadow",
+    "kill_victim",
+    "signal_caller",
+    "subprocess_run",
+    "threads",
+    "list_proc",
+)
+
+
+@pytest.fixture(scope="module")
+def unisolated(sandbox: Sandbox) -> Iterator[Sandbox]:
+    """The same engine with every isolation layer off (after ``sandbox``, so the world is set)."""
+    with Sandbox(workers=1, isolation="none") as sb:
+        yield sb
+
+
+@pytest.mark.parametrize("name", CAUGHT_WITHOUT_ISOLATION)
+def test_checks_catch_the_escape_without_isolation(
+    name: str, unisolated: Sandbox, sandbox: Sandbox, world: World
+) -> None:
+    probe = load_probe(HOSTILE_DIR / f"{name}.py")
+    try:
+        run = run_probe(unisolated, world, probe)  # reset() counts both sandboxes' zygotes
+        problems = [
+            problem
+            for check in ALWAYS
+            if check is not check_sandbox_still_works
+            for problem in check(run, world)
+        ]
+    finally:
+        world.reset()
+    assert problems, f"{name}: no check noticed the escape with isolation off: {run.outcome}"
