@@ -1,0 +1,156 @@
+"""The fork economy of DESIGN §3, counted on the real sandbox, and grading edge cases."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from stepstones.envs import get
+from stepstones.records import Draft, Problem
+from stepstones.sandbox import Call, Job, Limits, Outcome
+
+
+class Counting:
+    """The real sandbox, with every job it is given recorded (an instrument, not a stand-in)."""
+
+    def __init__(self, sandbox: Any) -> None:
+        self.sandbox = sandbox
+        self.jobs: list[Job] = []
+
+    async def run(self, job: Job) -> Outcome:
+        self.jobs.append(job)
+        outcome: Outcome = await self.sandbox.run(job)
+        return outcome
+
+    async def run_many(self, jobs: Sequence[Job]) -> list[Outcome]:
+        self.jobs.extend(jobs)
+        outcomes: list[Outcome] = await self.sandbox.run_many(jobs)
+        return outcomes
+
+    async def check_determinism(self, job: Job) -> tuple[bool, Outcome, Outcome]:
+        self.jobs.extend([job, job])
+        result: tuple[bool, Outcome, Outcome] = await self.sandbox.check_determinism(job)
+        return result
+
+
+async def _problem(env: str, sandbox: Any, code: str, inputs: Sequence[str], **kw: Any) -> Problem:
+    result = await get(env).validate(Draft(env=env, code=code, inputs=tuple(inputs), **kw), sandbox)  # type: ignore[arg-type]
+    assert isinstance(result, Problem), result
+    return result
+
+
+DOUBLE = "def f(n):\n    if n == 7:\n        while True:\n            pass\n    return n * 2\n"
+
+
+@pytest.mark.anyio
+async def test_deduction_needs_no_fork(sandbox: Any) -> None:
+    problem = await _problem("deduction", sandbox, DOUBLE, ["3", "1", "2", "4", "5"])
+    counting = Counting(sandbox)
+    answers = ["6", "6.0", "5", None, "x" * 200_000, "__import__('os')"] * 10
+    grades = await get("deduction").grade(problem, answers, counting)  # type: ignore[arg-type]
+    assert counting.jobs == []
+    assert [g.reward for g in grades[:6]] == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert grades[3].status == "format" and grades[4].status == "format"
+
+
+@pytest.mark.anyio
+async def test_abduction_one_child_for_all_answers(sandbox: Any) -> None:
+    problem = await _problem("abduction", sandbox, DOUBLE, ["3", "1", "2", "4", "5"])
+    counting = Counting(sandbox)
+    answers = [str(n) for n in range(32)] + ["3"] * 8 + ["'a'", "nope(", None]
+    grades = await get("abduction").grade(problem, answers, counting)  # type: ignore[arg-type]
+    assert len(counting.jobs) == 1
+    (job,) = counting.jobs
+    assert isinstance(job, Call)
+    assert len(job.args) == 33  # 32 distinct numbers + 'a'; duplicates and non-literals never sent
+    assert [g.reward for g in grades] == [1.0 if a == "3" else 0.0 for a in answers]
+    assert "TypeError" in grades[-3].reason
+    assert grades[-2].status == "format"
+
+
+@pytest.mark.anyio
+async def test_abduction_rerun_after_timeout(sandbox: Any) -> None:
+    problem = await _problem("abduction", sandbox, DOUBLE, ["3", "1", "2", "4", "5"])
+    counting = Counting(sandbox)
+    answers = ["3", "1", "7", "3.0", "n=3", "8"]
+    env = type(get("abduction"))(limits=Limits(call_cpu_time_s=0.5, wall_time_s=5.0))
+    grades = await env.grade(problem, answers, counting)  # type: ignore[arg-type]
+    assert len(counting.jobs) == 2  # the batch, then the calls after the one that timed out
+    assert isinstance(counting.jobs[1], Call)
+    assert counting.jobs[1].args == ("3.0", "n=3", "8")
+    assert [g.reward for g in grades] == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    assert grades[2].status == "timeout"
+
+
+@pytest.mark.anyio
+async def test_fuzzing_one_child_for_all_answers(sandbox: Any) -> None:
+    code = (
+        "def f(x):\n    return x if x > 3 else -x\n\n"
+        "def pre_test_f(x):\n    return isinstance(x, int)\n\n"
+        "def test_f(x):\n    assert f(x) == abs(x)\n    return True\n"
+    )
+    problem = await _problem("fuzzing", sandbox, code, ["-1", "0", "4", "5", "-9"], witness="2")
+    counting = Counting(sandbox)
+    answers = [str(n) for n in range(-5, 10)] + ["'x'"]
+    grades = await get("fuzzing").grade(problem, answers, counting)  # type: ignore[arg-type]
+    assert len(counting.jobs) == 1
+    assert [g.reward for g in grades] == [1.0 if a in ("1", "2", "3") else 0.0 for a in answers]
+    assert grades[-1].reason == "pre_test_f returned a falsy value"
+
+
+@pytest.mark.anyio
+async def test_fuzzing_arguments_are_copied_for_each_function(sandbox: Any) -> None:
+    # pre_test_f empties the list; test_f must still see the original argument.
+    code = (
+        "def f(xs):\n    return len(xs)\n\n"
+        "def pre_test_f(xs):\n    ok = isinstance(xs, list)\n    xs.clear()\n    return ok\n\n"
+        "def test_f(xs):\n    return f(xs) != 3\n"
+    )
+    problem = await _problem(
+        "fuzzing",
+        sandbox,
+        code,
+        ["[]", "[1]", "[1, 2]", "[9, 9, 9, 9]", "[0, 0]"],
+        witness="[1, 2, 3]",
+    )
+    grades = await get("fuzzing").grade(problem, ["[1, 2, 3]", "[1]"], sandbox)
+    assert [g.reward for g in grades] == [1.0, 0.0]
+
+
+@pytest.mark.anyio
+async def test_induction_one_child_per_distinct_answer(sandbox: Any) -> None:
+    code = "def f(x):\n    return x + 1\n"
+    problem = await _problem(
+        "induction", sandbox, code, ["1", "2", "3", "4", "5"], message="add one"
+    )
+    counting = Counting(sandbox)
+    right = "def f(x):\n    return 1 + x\n"
+    wrong = "def f(x):\n    return x + 2\n"
+    answers = [
+        right,
+        wrong,
+        right,
+        None,
+        "f = 1\n",
+        "def f(x):\n    return x + 1 if x < 4 else 0\n",
+    ]
+    grades = await get("induction").grade(problem, answers, counting)  # type: ignore[arg-type]
+    assert len(counting.jobs) == 3  # right, wrong, the held-out cheat; no job for the rest
+    assert all(isinstance(j, Call) and len(j.args) == 5 for j in counting.jobs)
+    assert [g.reward for g in grades] == [1.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+    assert grades[5].reason.startswith("input 4:")
+
+
+@pytest.mark.anyio
+async def test_validation_runs_twice_with_different_hash_seeds(sandbox: Any) -> None:
+    counting = Counting(sandbox)
+    draft = Draft(
+        env="deduction",
+        code="def f(s):\n    return hash(s) % 1000\n",
+        inputs=("'a'", "'b'", "'c'", "'d'", "'e'"),
+    )
+    result = await get("deduction").validate(draft, counting)  # type: ignore[arg-type]
+    assert result.kind == "nondeterministic"  # type: ignore[union-attr]
+    assert len(counting.jobs) == 2
