@@ -159,6 +159,11 @@ def test_any_text_gives_a_draft_or_rejection(text: str) -> None:
             "def f(x):\n    return 1\n",
         ),
         ("induction", "```output\n1\n```", None),
+        (
+            "induction",
+            "```python\ndef f(x):\n    return 2\n```\nTest:\n```python\nprint(f(3))\n```",
+            "def f(x):\n    return 2\n",
+        ),
     ],
 )
 def test_extract(env: str, completion: str, answer: str | None) -> None:

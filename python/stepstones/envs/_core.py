@@ -13,7 +13,7 @@ from stepstones.envs import _prompts
 from stepstones.envs._banned import BannedConstructs
 from stepstones.envs._blocks import blocks, split_reasoning
 from stepstones.envs._dedup import Deduplicator
-from stepstones.envs._parse import normalize_input, parse_reply
+from stepstones.envs._parse import defined_functions, normalize_input, parse_reply
 from stepstones.errors import ConfigError
 from stepstones.records import (
     Draft,
@@ -199,6 +199,13 @@ class BaseEnvironment:
         """
         body, _ = split_reasoning(completion)
         found = blocks(body)
+        if self.answer_kind == "python":
+            # Prefer the last block that defines the function over a trailing usage example.
+            for block in reversed(found):
+                if block.kind in ("python", "", "answer") and "f" in (
+                    defined_functions(block.text) or ()
+                ):
+                    return block.text.strip() + "\n"
         fallback = ("", "answer") if self.answer_kind == "python" else ("", "answer", "python")
         for kinds in ((self.answer_kind,), fallback):
             for block in reversed(found):
