@@ -40,6 +40,8 @@ def test_yield_per_mode_and_turn() -> None:
     # 0.1 is in the hard band, 0.5 medium, 0.85 easy: chain 1 lacks easy, chain 2 lacks hard.
     assert adaptive.bands == {"hard": 1, "medium": 2, "easy": 1}
     assert adaptive.complete_chains == 0
+    # The paper's broad bins: 0.85 easy, 0.5 and 0.5 medium, 0.1 hard.
+    assert adaptive.difficulty["broad"] == {"easy": 1, "easy_medium": 0, "medium": 2, "hard": 1}
     assert sum(adaptive.histogram) == adaptive.measured
     assert adaptive.completion_tokens == 5 * (6 + 5)
 
@@ -54,6 +56,7 @@ async def test_stats_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     text = capsys.readouterr().out
     assert "all / adaptive: 1 chains, 4 turns, 4 measured, 3 viable -> yield 75.0%" in text
     assert "complete chains (every band): 1/1" in text
+    assert "broad bins:  easy 1  easy_medium 0  medium 1  hard 1" in text
     assert "adaptive yield / single_turn yield: 3.00x" in text
     data = json.loads(out_json.read_text())
     assert data["chains"] == 2

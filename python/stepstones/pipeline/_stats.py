@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 
+from stepstones.dataset import BIN_SETS
 from stepstones.pipeline._config import Config
 from stepstones.pipeline._progression import is_complete
 from stepstones.records import Chain
@@ -56,6 +57,7 @@ class ModeStats(msgspec.Struct, frozen=True, kw_only=True):
     rejections: dict[str, int]  # by kind
     histogram: list[int]  # pass rates of measured problems, HISTOGRAM_BINS bins
     bands: dict[str, int]  # measured problems per configured band
+    difficulty: dict[str, dict[str, int]]  # per paper bin set ("chain", "broad"): bin -> count
     complete_chains: int  # chains covering every configured band
     per_turn: list[TurnStats]
     prompt_tokens: int
@@ -114,6 +116,10 @@ def _mode_stats(mode: str, env: str, chains: Sequence[Chain], config: Config) ->
         rejections=dict(sorted(rejections.items())),
         histogram=histogram(rates),
         bands=_band_counts(rates, config),
+        difficulty={
+            name: {b: sum(1 for p in rates if bins.assign(p) == b) for b in bins.names}
+            for name, bins in BIN_SETS.items()
+        },
         complete_chains=complete,
         per_turn=[
             TurnStats(index=i, turns=t, measured=m, viable=v)

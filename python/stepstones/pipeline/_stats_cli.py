@@ -47,6 +47,10 @@ def _block(s: ModeStats) -> list[str]:
         + " ".join(str(c) for c in s.histogram)
         + f"  ({HISTOGRAM_BINS} bins over 0..1)",
         "  bands:       " + "  ".join(f"{name} {n}" for name, n in s.bands.items()),
+        *(
+            f"  {bin_set + ' bins:':<13}" + "  ".join(f"{name} {n}" for name, n in counts.items())
+            for bin_set, counts in s.difficulty.items()
+        ),
         "  rejections:  "
         + ("  ".join(f"{kind} {n}" for kind, n in s.rejections.items()) or "none"),
         f"  tokens:      {s.prompt_tokens} prompt, {s.completion_tokens} completion",
