@@ -277,8 +277,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield w
     finally:
         signal.signal(signal.SIGUSR1, previous)
-        victim.kill()
-        victim.wait()
+        w.victim.kill()  # a probe that won may have replaced the first one
+        w.victim.wait()
         for sock in (tcp, udp, unix, abstract):
             sock.close()
         os.close(fd)
@@ -307,9 +307,12 @@ def sandbox(world: World) -> Iterator[Sandbox]:
         world.zygote_cmdlines = {_cmdline(pid) for pid in world.zygotes} - {b""}
         # As a read of /proc/<caller>/cmdline would print it: arguments NUL-separated.
         caller_cmdline = _cmdline(os.getpid()).rstrip(b"\0").decode(errors="replace")
+        # /proc/<caller>/environ shows the block the caller was exec'd with (not later setenv).
+        caller_environ = Path("/proc/self/environ").read_bytes().rstrip(b"\0")
         world.forbidden_texts = {
             "the caller's secret environment value": world.secret,
             "the caller's command line": caller_cmdline,
+            "the caller's environment block": caller_environ.decode(errors="replace"),
             "the root entry of /etc/passwd": _passwd_root_line(),
             **_shadow_lines(),
         }
