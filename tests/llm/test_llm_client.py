@@ -356,3 +356,26 @@ def test_every_failure_is_an_llm_error() -> None:
         LLMTimeoutError,
     ):
         assert issubclass(cls, LLMError)
+
+
+async def test_a_shared_limiter_bounds_two_clients_together() -> None:
+    in_flight = 0
+    peak = 0
+
+    async def handler(body: dict[str, Any]) -> dict[str, Any]:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await anyio.sleep(0.05)
+        in_flight -= 1
+        return completion(["x"])
+
+    limiter = anyio.CapacityLimiter(3)
+    async with ScriptedLLMServer(handler) as srv:
+        ep = Endpoint(base_url=srv.base_url, model="m")
+        async with LLMClient(ep, limiter=limiter) as a, LLMClient(ep, limiter=limiter) as b:
+            assert a.limiter is b.limiter
+            async with anyio.create_task_group() as tg:
+                for client in (a, b) * 4:
+                    tg.start_soon(client.chat, MESSAGES)
+    assert peak == 3

@@ -53,3 +53,19 @@ async def test_local_model_answers_a_chat_completion() -> None:
     async with LLMClient(gone, retry=RetryPolicy(max_attempts=1)) as c:
         with pytest.raises(LLMConnectionError):
             await c.chat(messages, Sampling(max_tokens=4))
+
+
+@pytest.mark.timeout(1200)
+async def test_local_server_is_stopped_when_the_body_fails() -> None:
+    class BoomError(Exception):
+        pass
+
+    url = ""
+    with pytest.raises(BoomError):
+        async with local_endpoint(ready_timeout_s=600) as ep:
+            url = ep.base_url
+            raise BoomError
+    gone = Endpoint(base_url=url, model=LOCAL_MODEL_ALIAS, timeout_s=5.0)
+    async with LLMClient(gone, retry=RetryPolicy(max_attempts=1)) as c:
+        with pytest.raises(LLMConnectionError):
+            await c.chat([Message("user", "hi")], Sampling(max_tokens=4))

@@ -201,3 +201,19 @@ async def test_many_concurrent_requests_share_few_connections() -> None:
             idle = sum(len(stack) for stack in transport._idle.values())
     assert answers == {i: str(i) for i in range(200)}
     assert 1 <= idle <= 8
+
+
+async def test_gzip_bodies_are_decoded() -> None:
+    import gzip
+
+    payload = gzip.compress(b'{"ok": true}')
+
+    async def serve(stream: SocketStream, reader: BufferedByteReceiveStream, n: int) -> None:
+        await read_request(reader)
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {len(payload)}\r\n\r\n"
+        )
+        await stream.send(head.encode() + payload)
+
+    async with raw_server(serve) as (url, _), httpx.AsyncClient(transport=LeanTransport()) as c:
+        assert (await post(c, url)).json() == {"ok": True}

@@ -85,12 +85,18 @@ def _choices(completion: WireCompletion) -> tuple[Choice, ...]:
 class LLMClient:
     """Async client of one OpenAI-compatible chat-completions endpoint.
 
-    Use as ``async with LLMClient(endpoint) as client: await client.chat(messages, n=8)``.
+    Plain ``http://`` endpoints (vLLM, SGLang, llama.cpp on a node) go through
+    :class:`~stepstones.llm._transport.LeanTransport`; ``https://`` ones through httpx's own
+    transport (TLS, proxies). Use as
+    ``async with LLMClient(endpoint) as client: await client.chat(messages, n=8)``.
 
     transport: an ``httpx.AsyncBaseTransport`` to use instead of the network (an ASGI app, a
         mock server, a proxy); ``None`` uses httpx's default connection pool.
     retry: the retry policy for 408/409/429/5xx statuses and connection errors. Timeouts are
         not retried: ``endpoint.timeout_s`` is the whole budget of an attempt.
+    limiter: the capacity limiter bounding requests in flight (default: a new one with
+        ``endpoint.max_concurrency`` tokens). Share one client, or pass the same limiter, when
+        several roles use the same server (e.g. teacher and student on the embedded model).
 
     ``n`` samples are asked for in one request; when the server returns fewer (llama.cpp's
     server ignores ``n``), the rest are requested in parallel with ``n=1``, and the client
@@ -103,10 +109,13 @@ class LLMClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
+        limiter: anyio.CapacityLimiter | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.retry = RetryPolicy() if retry is None else retry
-        self._limiter = anyio.CapacityLimiter(endpoint.max_concurrency)
+        self.limiter = (
+            anyio.CapacityLimiter(endpoint.max_concurrency) if limiter is None else limiter
+        )
         self._url = endpoint.chat_url
         self._splits_n = False
         headers = {"content-type": "application/json", "accept": "application/json"}
@@ -207,7 +216,7 @@ class LLMClient:
         self, messages: Sequence[Message], sampling: Sampling, n: int, seed: int | None
     ) -> _Reply:
         body = encode_request(self.endpoint.model, messages, sampling, n, seed)
-        async with self._limiter:
+        async with self.limiter:
             attempt = 0
             while True:
                 attempt += 1
