@@ -90,8 +90,9 @@ class LLMClient:
     transport (TLS, proxies). Use as
     ``async with LLMClient(endpoint) as client: await client.chat(messages, n=8)``.
 
-    transport: an ``httpx.AsyncBaseTransport`` to use instead of the network (an ASGI app, a
-        mock server, a proxy); ``None`` uses httpx's default connection pool.
+    transport: an ``httpx.AsyncBaseTransport`` to use instead (an ASGI app, a recording
+        transport, httpx's own pool); ``None`` picks as said above. httpx's environment proxy
+        settings apply either way.
     retry: the retry policy for 408/409/429/5xx statuses and connection errors. Timeouts are
         not retried: ``endpoint.timeout_s`` is the whole budget of an attempt.
     limiter: the capacity limiter bounding requests in flight (default: a new one with
