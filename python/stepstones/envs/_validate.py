@@ -3,8 +3,9 @@
 In order, each failure a :class:`~stepstones.records.Rejection` the teacher can act on:
 syntax and required functions, banned constructs, distinct inputs, duplicates, then one call job
 per zygote on two zygotes with different hash seeds (errors, timeouts, non-literal or oversized
-outputs, disagreement between the two runs), then the environment's own check (the fuzzing
-witness). Gold outputs come only from these runs.
+outputs, disagreement between the two runs), one run with the inputs reversed and repeated in one
+process (``f`` must not keep state between calls, since graders batch calls), then the
+environment's own check (the fuzzing witness). Gold outputs come only from these runs.
 """
 
 from __future__ import annotations
@@ -99,6 +100,36 @@ def _static(env: BaseEnvironment, draft: Draft) -> Rejection | None:
     return None
 
 
+async def _order_dependence(
+    env: BaseEnvironment,
+    draft: Draft,
+    sandbox: Sandbox,
+    inputs: tuple[str, ...],
+    first: Outcome,
+) -> Rejection | None:
+    """Reject an ``f`` that keeps state between calls: graders batch many calls in one child,
+    so every call must give the same result whatever ran before it in that process."""
+    order = (*reversed(inputs), *inputs)
+    outcome = await sandbox.run(
+        Call(source=draft.code, function="f", args=order, limits=env.limits)
+    )
+    gold = {text: call.value for text, call in zip(inputs, first.calls, strict=True)}
+    calls = _padded(outcome, len(order))
+    for text, call in zip(order, calls, strict=True):
+        if not call.ran or call.value != gold[text]:
+            got = call.value if call.ran else outcome.status
+            return Rejection(
+                kind="nondeterministic",
+                reason=(
+                    f"f keeps state between calls: on input {_short(text, 60)} it returned "
+                    f"{_short(str(got), 60)} after other calls instead of "
+                    f"{_short(str(gold[text]), 60)}; f must not use or change global state."
+                ),
+                draft=draft,
+            )
+    return None
+
+
 async def validate(
     env: BaseEnvironment,
     draft: Draft,
@@ -137,6 +168,9 @@ async def validate(
                 ),
                 draft=draft,
             )
+    stateful = await _order_dependence(env, draft, sandbox, inputs, first)
+    if stateful is not None:
+        return stateful
     problem = Problem(
         id=pid,
         env=env.name,
