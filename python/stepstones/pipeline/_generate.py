@@ -85,7 +85,7 @@ async def open_backends(
         if local:
             from stepstones.llm import local_endpoint  # noqa: PLC0415 - optional extra
 
-            log.warning(
+            log.info(
                 "no teacher or student endpoint configured: starting the embedded local model "
                 "(llama.cpp) as both; set STEPSTONES_BASE_URL and STEPSTONES_MODEL to use a server"
             )
