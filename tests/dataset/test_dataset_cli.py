@@ -3,18 +3,14 @@ OpenRLHF 0.11.2's real argument parser."""
 
 from __future__ import annotations
 
-import argparse
-import ast
 import json
-import os
 import shlex
 import subprocess
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 
 import pytest
-from _dataset_openrlhf import read_source
+from _dataset_wheels import check_openrlhf_argv, openrlhf_parser
 from _dataset_problems import make_problem
 
 from stepstones import records
@@ -81,52 +77,12 @@ def test_export_cli_mix_and_bad_arguments(
     assert main(["export", str(tmp_path / "missing"), "--format", "trl", "--out", str(out)]) == 1
 
 
-def _openrlhf_parser() -> argparse.ArgumentParser:
-    """OpenRLHF's own parser: the statements of train_ppo_ray.py's ``__main__`` block up to
-    ``parse_args()``, executed with argparse only (the training imports are not needed)."""
-    tree = ast.parse(read_source("openrlhf/cli/train_ppo_ray.py"))
-    main_block = next(
-        node
-        for node in tree.body
-        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)
-    )
-    body = []
-    for stmt in main_block.body:
-        if "parse_args" in ast.unparse(stmt):
-            break
-        body.append(stmt)
-    namespace: dict[str, object] = {"argparse": argparse, "os": os, "datetime": datetime}
-    exec(compile(ast.Module(body=body, type_ignores=[]), "train_ppo_ray.py", "exec"), namespace)
-    parser = namespace["parser"]
-    assert isinstance(parser, argparse.ArgumentParser)
-    parser.exit_on_error = False
-    return parser
-
-
-def _check_argv(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    assert argv[:3] == ["python3", "-m", "openrlhf.cli.train_ppo_ray"]
-    try:
-        ns = parser.parse_args(argv[3:])
-    except SystemExit as exc:  # argparse exits on unknown flags even with exit_on_error=False
-        pytest.fail(f"OpenRLHF's parser rejects {argv[3:]}: exit {exc.code}")
-    # The paper's recipe: GRPO with a group-mean baseline, no std normalisation, no KL.
-    values = vars(ns)
-    assert values["algo.advantage.estimator"] == "dr_grpo"
-    assert values["algo.kl.init_coef"] == 0
-    assert not values["algo.kl.use_loss"]
-    assert values["train.async_enable"]
-    assert values["data.input_key"] == "prompt"
-    assert values["data.label_key"] == "label"
-    assert values["data.apply_chat_template"]
-    return ns
-
-
 def test_launch_flags_parse_with_openrlhfs_own_parser() -> None:
-    parser = _openrlhf_parser()
+    parser = openrlhf_parser()
     argv = openrlhf_argv("stage_01.jsonl", "Qwen/Qwen2.5-7B", "/ckpt/s1", LaunchOptions())
-    ns = _check_argv(parser, argv)
-    assert vars(ns)["reward.remote_url"] == "http://127.0.0.1:5000/get_reward"
-    assert vars(ns)["train.batch_size"] == 128 * 8
+    ns = check_openrlhf_argv(parser, argv)
+    assert ns["reward.remote_url"] == "http://127.0.0.1:5000/get_reward"
+    assert ns["train.batch_size"] == 128 * 8
 
 
 def _script_commands(script: str) -> list[list[str]]:
@@ -170,9 +126,9 @@ def test_curriculum_cli_writes_stages_plan_and_launch_script(
     subprocess.run(["bash", "-n", str(out / "launch.sh")], check=True)
     cmds = _script_commands(script)
     assert len(cmds) == 3
-    parser = _openrlhf_parser()
+    parser = openrlhf_parser()
     for i, cmd in enumerate(cmds, 1):
-        ns = vars(_check_argv(parser, cmd))
+        ns = check_openrlhf_argv(parser, cmd)
         assert ns["data.prompt_dataset"] == f"$HERE/stage_{i:02d}.jsonl"
         assert ns["ckpt.output_dir"] == f"$SAVE_ROOT/stage_{i:02d}"
     # Each stage starts from the previous stage's output.

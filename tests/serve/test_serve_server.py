@@ -1,0 +1,264 @@
+"""The reward server, really listening on loopback, grading in the real sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+import httpx
+import pytest
+from _serve_problems import ANSWERS
+
+from stepstones import records
+from stepstones.records import ENVIRONMENTS, Env, Problem
+from stepstones.sandbox import Sandbox
+from stepstones.serve import OUTCOMES, RewardApp, Rewarder, ServerConfig, running
+
+pytestmark = pytest.mark.anyio
+
+PROMPT = "<|im_start|>user\nsolve it<|im_end|>\n<|im_start|>assistant\n"
+
+
+def _label(p: Problem) -> str:
+    return records.encode_json(p).decode()
+
+
+def _app(sandbox: Sandbox, **cfg: object) -> RewardApp:
+    config = ServerConfig(port=0, **cfg)  # type: ignore[arg-type]
+    rewarder = Rewarder(
+        sandbox,
+        max_concurrent_grades=config.max_concurrent_grades,
+        grade_timeout_s=config.grade_timeout_s,
+    )
+    return RewardApp(rewarder, config)
+
+
+def _payload(items: list[tuple[str, Problem | str]]) -> dict[str, list[str]]:
+    return {
+        "query": [PROMPT + completion + "<|im_end|>" for completion, _ in items],
+        "prompts": [PROMPT] * len(items),
+        "labels": [lab if isinstance(lab, str) else _label(lab) for _, lab in items],
+    }
+
+
+async def _client(url: str, **kw: object) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=url, timeout=60.0, **kw) as client:  # type: ignore[arg-type]
+        yield client
+
+
+async def test_right_and_wrong_answers_in_every_environment(
+    sandbox: Sandbox, problems: dict[Env, Problem]
+) -> None:
+    items: list[tuple[str, Problem | str]] = []
+    expected: list[float] = []
+    for env in ENVIRONMENTS:
+        right, wrong = ANSWERS[env]
+        items += [(right, problems[env]), (wrong, problems[env]), ("no block here", problems[env])]
+        expected += [1.0, 0.0, 0.0]
+    async with running(_app(sandbox)) as url, httpx.AsyncClient(base_url=url, timeout=60) as c:
+        r = await c.post("/get_reward", json=_payload(items))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["rewards"] == expected
+    assert body["scores"] == expected
+    logs = body["extra_logs"]
+    assert set(logs) == set(OUTCOMES)
+    assert all(len(v) == len(items) for v in logs.values())
+    assert all(isinstance(x, float) for v in logs.values() for x in v)
+    assert sum(logs["pass"]) == 4
+    assert sum(logs["wrong"]) == 4
+    assert sum(logs["no_answer"]) == 4
+
+
+async def test_one_item_per_request_many_at_once(
+    sandbox: Sandbox, problems: dict[Env, Problem]
+) -> None:
+    results: dict[int, float] = {}
+    cases = [(i, ENVIRONMENTS[i % 4], i % 2 == 0) for i in range(48)]
+
+    async def one(c: httpx.AsyncClient, i: int, env: Env, right: bool) -> None:
+        completion = ANSWERS[env][0 if right else 1]
+        r = await c.post("/get_reward", json=_payload([(completion, problems[env])]))
+        assert r.status_code == 200
+        results[i] = r.json()["rewards"][0]
+
+    async with running(_app(sandbox)) as url:
+        # A new connection per request, as OpenRLHF's client does.
+        limits = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as c:
+            async with anyio.create_task_group() as tg:
+                for case in cases:
+                    tg.start_soon(one, c, *case)
+    assert results == {i: 1.0 if right else 0.0 for i, _, right in cases}
+
+
+async def test_bad_labels_score_zero_without_failing_the_request(
+    sandbox: Sandbox, problems: dict[Env, Problem]
+) -> None:
+    right = ANSWERS["deduction"][0]
+    items: list[tuple[str, Problem | str]] = [
+        (right, "not a label"),
+        (right, problems["deduction"]),
+        (right, '{"schema": 1, "type": "problem", "record": {"id": "x"}}'),
+    ]
+    async with running(_app(sandbox)) as url, httpx.AsyncClient(base_url=url) as c:
+        r = await c.post("/get_reward", json=_payload(items))
+        metrics = (await c.get("/metrics")).text
+    assert r.status_code == 200
+    assert r.json()["rewards"] == [0.0, 1.0, 0.0]
+    assert r.json()["extra_logs"]["bad_label"] == [1.0, 0.0, 1.0]
+    assert 'stepstones_rewards_total{env="unknown",outcome="bad_label"} 2' in metrics
+    assert 'stepstones_rewards_total{env="deduction",outcome="pass"} 1' in metrics
+    assert 'stepstones_requests_total{route="/get_reward",code="200"} 1' in metrics
+
+
+async def test_a_grader_deadline_scores_zero(
+    sandbox: Sandbox, problems: dict[Env, Problem]
+) -> None:
+    spin = "```python\ndef f(x):\n    while True:\n        pass\n```"
+    items: list[tuple[str, Problem | str]] = [(spin, problems["induction"])]
+    async with running(_app(sandbox, grade_timeout_s=0.5)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+            with anyio.fail_after(10):
+                r = await c.post("/get_reward", json=_payload(items))
+    assert r.status_code == 200
+    assert r.json()["rewards"] == [0.0]
+    assert r.json()["extra_logs"]["grade_timeout"] == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "message"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b'{"query": "x", "labels": []}', 422, "Expected `array`"),
+        (b'{"query": ["x"]}', 422, "labels is required"),
+        (b'{"query": ["x", "y"], "labels": ["a"]}', 422, "same length"),
+        (b'{"query": ["x"], "prompts": [], "labels": ["a"]}', 422, "same length"),
+    ],
+)
+async def test_bad_requests_get_a_clear_4xx(
+    sandbox: Sandbox, content: bytes, status: int, message: str
+) -> None:
+    async with running(_app(sandbox)) as url, httpx.AsyncClient(base_url=url) as c:
+        r = await c.post("/get_reward", content=content)
+    assert r.status_code == status
+    assert message in r.json()["error"]
+
+
+async def test_limits_methods_routes_and_empty_batches(sandbox: Sandbox) -> None:
+    async with running(_app(sandbox, max_body_kib=1, max_items=2)) as url:
+        async with httpx.AsyncClient(base_url=url) as c:
+            big = await c.post("/get_reward", json={"query": ["x" * 2000], "labels": ["a"]})
+            assert big.status_code == 413
+            assert "max_body_kib" in big.json()["error"]
+            many = await c.post("/get_reward", json={"query": ["a"] * 3, "labels": ["a"] * 3})
+            assert many.status_code == 413
+            assert (await c.get("/get_reward")).status_code == 405
+            assert (await c.get("/nope")).status_code == 404
+            empty = await c.post("/get_reward", json={"query": [], "labels": []})
+            assert empty.status_code == 200
+            assert empty.json()["rewards"] == []
+            assert (await c.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_bearer_token(sandbox: Sandbox, problems: dict[Env, Problem]) -> None:
+    body = _payload([(ANSWERS["deduction"][0], problems["deduction"])])
+    async with running(_app(sandbox, token="s3cret")) as url:
+        async with httpx.AsyncClient(base_url=url) as c:
+            assert (await c.get("/healthz")).status_code == 200  # liveness needs no token
+            denied = await c.post("/get_reward", json=body)
+            assert denied.status_code == 401
+            assert denied.headers["www-authenticate"] == "Bearer"
+            wrong = await c.post("/get_reward", json=body, headers={"Authorization": "Bearer x"})
+            assert wrong.status_code == 401
+            assert (await c.get("/metrics")).status_code == 401
+            ok = await c.post("/get_reward", json=body, headers={"Authorization": "Bearer s3cret"})
+            assert ok.status_code == 200
+            assert ok.json()["rewards"] == [1.0]
+
+
+async def test_backpressure_refuses_past_max_pending(
+    sandbox: Sandbox, problems: dict[Env, Problem]
+) -> None:
+    """A request still sending its body holds its pending slot; the next one gets 503."""
+    release = anyio.Event()
+    sent_first_chunk = anyio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield b'{"query": ["x"], '
+        sent_first_chunk.set()
+        await release.wait()
+        yield b'"labels": ["y"]}'
+
+    body = _payload([(ANSWERS["deduction"][0], problems["deduction"])])
+    async with running(_app(sandbox, max_pending_requests=1)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+            slow: list[httpx.Response] = []
+
+            async def send_slow() -> None:
+                slow.append(await c.post("/get_reward", content=slow_body()))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(send_slow)
+                await sent_first_chunk.wait()
+                await anyio.sleep(0.2)  # let the server start reading it
+                busy = await c.post("/get_reward", json=body)
+                release.set()
+            assert busy.status_code == 503
+            assert busy.headers["retry-after"] == "1"
+            assert slow[0].status_code == 200
+            assert slow[0].json()["extra_logs"]["bad_label"] == [1.0]
+            again = await c.post("/get_reward", json=body)
+            assert again.status_code == 200
+            assert again.json()["rewards"] == [1.0]
+            metrics = (await c.get("/metrics")).text
+    assert "stepstones_requests_rejected_busy_total 1" in metrics
+
+
+async def test_graceful_shutdown_finishes_in_flight_requests(
+    sandbox: Sandbox, problems: dict[Env, Problem]
+) -> None:
+    slow_right = (
+        "```python\ndef f(x):\n    s = 0\n    for i in range(2_000_000):\n        s += i\n"
+        "    return 2 * x + 1\n```"
+    )
+    body = _payload([(slow_right, problems["induction"])])
+    got: list[httpx.Response] = []
+    async with httpx.AsyncClient(timeout=60) as c:
+        async with running(_app(sandbox)) as url:
+
+            async def post() -> None:
+                got.append(await c.post(url + "/get_reward", json=body))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(post)
+                await anyio.sleep(0.1)
+        # Leaving `running` asked the server to exit while the request was in flight.
+    assert got[0].status_code == 200
+    assert got[0].json()["rewards"] == [1.0]
+
+
+async def test_run_code_speaks_sandboxfusion(sandbox: Sandbox) -> None:
+    async with running(_app(sandbox)) as url, httpx.AsyncClient(base_url=url, timeout=30) as c:
+        ok = (
+            await c.post("/run_code", json={"code": "print(input()[::-1])", "stdin": "abc\n"})
+        ).json()
+        assert ok["status"] == "Success"
+        assert ok["run_result"]["status"] == "Finished"
+        assert ok["run_result"]["return_code"] == 0
+        assert ok["run_result"]["stdout"] == "cba\n"
+        err = (await c.post("/run_code", json={"code": "raise ValueError('no')"})).json()
+        assert err["status"] == "Failed"
+        assert err["run_result"]["status"] == "Finished"
+        assert err["run_result"]["return_code"] != 0
+        assert "ValueError" in err["run_result"]["stderr"]
+        loop = {"code": "while True: pass", "run_timeout": 1}
+        slow = (await c.post("/run_code", json=loop)).json()
+        assert slow["status"] == "Failed"
+        assert slow["run_result"]["status"] == "TimeLimitExceeded"
+        net = "import socket\nsocket.create_connection(('127.0.0.1', 9))"
+        denied = (await c.post("/run_code", json={"code": net})).json()
+        assert denied["status"] == "Failed"
+        cpp = await c.post("/run_code", json={"code": "int main(){}", "language": "cpp"})
+        assert cpp.status_code == 400
+        assert "Python only" in cpp.json()["error"]
