@@ -1,10 +1,12 @@
 """Client CPU per chat request: stepstones.llm.LLMClient versus openai's AsyncOpenAI.
 
 Both clients talk to the same scripted OpenAI-compatible server on loopback, which runs in a
-separate process so that its CPU is not counted. Each round sends ``--requests`` chat requests
-(``--concurrency`` in flight) with each client, in rotating order; the metric is this process's
-CPU time (user + system) per request, median over rounds. Every request carries a nonce that the
-server echoes back, and every answer is checked. Goal: stepstones <= 0.5x openai.
+separate process so that its CPU is not counted. Each round sends 1000 chat requests (200 with
+``--quick``) with each client, in rotating order, at 16 and at 64 requests in flight (16 only
+with ``--quick``); the metric is this process's CPU time (user + system) per request, median over
+rounds. Every request carries a nonce that the server echoes back, and every answer is checked.
+Goal: stepstones <= 0.5x openai. A third case, LLMClient on httpx's default connection pool
+(``stepstones_httpx_pool``), shows how much of the gap is the transport.
 
 Run: ``.venv/bin/python bench/bench_llm_client.py [--quick] [--repeats N] [--json PATH]``.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -65,7 +68,12 @@ async def _batch(send: Sender, prefix: str, requests: int, concurrency: int) -> 
     check(not wrong, f"{len(wrong)} wrong answers, e.g. {wrong[:3]}")
 
 
-async def _run(base_url: str, report: Report, requests: int, concurrency: int) -> None:
+async def _run(base_url: str, report: Report, requests: int, levels: tuple[int, ...]) -> None:
+    for concurrency in levels:
+        await _run_level(base_url, report, requests, concurrency)
+
+
+async def _run_level(base_url: str, report: Report, requests: int, concurrency: int) -> None:
     from openai import AsyncOpenAI
 
     from stepstones.llm import Endpoint, LLMClient, Sampling
@@ -74,15 +82,20 @@ async def _run(base_url: str, report: Report, requests: int, concurrency: int) -
     system = Message("system", "You write Python.")
     sampling = Sampling(temperature=0.7, max_tokens=256)
     ep = Endpoint(base_url=base_url, model="m", api_key="sk-bench", max_concurrency=concurrency)
+    pool = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=concurrency))
     async with (
         LLMClient(ep) as ours,
+        LLMClient(ep, transport=pool) as ours_on_httpx,
         AsyncOpenAI(base_url=base_url, api_key="sk-bench", max_retries=0, timeout=60.0) as theirs,
     ):
 
-        async def send_ours(nonce: str) -> str:
-            res = await ours.chat([system, Message("user", nonce)], sampling)
-            check(res.choices[0].reasoning.startswith("thinking"), "reasoning lost")
-            return res.choices[0].text
+        def sender(client: LLMClient) -> Sender:
+            async def send(nonce: str) -> str:
+                res = await client.chat([system, Message("user", nonce)], sampling)
+                check(res.choices[0].reasoning.startswith("thinking"), "reasoning lost")
+                return res.choices[0].text
+
+            return send
 
         async def send_openai(nonce: str) -> str:
             res = await theirs.chat.completions.create(
@@ -97,7 +110,11 @@ async def _run(base_url: str, report: Report, requests: int, concurrency: int) -
             )
             return res.choices[0].message.content or ""
 
-        cases: dict[str, Sender] = {"stepstones": send_ours, "openai": send_openai}
+        cases: dict[str, Sender] = {
+            "stepstones": sender(ours),
+            "openai": send_openai,
+            "stepstones_httpx_pool": sender(ours_on_httpx),
+        }
         for name, send in cases.items():  # warm up connections and caches
             await _batch(send, f"warm-{name}", concurrency, concurrency)
         cpu: dict[str, list[float]] = {name: [] for name in cases}
@@ -110,17 +127,18 @@ async def _run(base_url: str, report: Report, requests: int, concurrency: int) -
                 await _batch(cases[name], f"{name}-{round_no}", requests, concurrency)
                 cpu[name].append((time.process_time() - cpu0) / requests)
                 wall[name].append(time.perf_counter() - wall0)
+    tag = f"c{concurrency}"
     for name in names:
-        report.metric(f"{name}_cpu_us_per_request", median(cpu[name]) * 1e6)
-        report.metric(f"{name}_requests_per_s", requests / median(wall[name]))
+        report.metric(f"{name}_{tag}_cpu_us_per_request", median(cpu[name]) * 1e6)
+        report.metric(f"{name}_{tag}_requests_per_s", requests / median(wall[name]))
     report.ratio(
-        "stepstones_vs_openai_cpu_per_request",
+        f"stepstones_vs_openai_cpu_per_request_{tag}",
         median(cpu["stepstones"]),
         median(cpu["openai"]),
         target=0.5,
         better="lower",
     )
-    report.extra["cpu_s_per_request"] = cpu
+    report.extra[f"cpu_s_per_request_{tag}"] = cpu
 
 
 def main() -> int:
@@ -130,9 +148,9 @@ def main() -> int:
     args = parse_args(__doc__.splitlines()[0])
     report = Report("bench_llm_client", args)
     requests = 200 if args.quick else 1000
-    concurrency = 16
+    levels = (16,) if args.quick else (16, 64)
     report.metric("requests_per_round", requests)
-    report.metric("concurrency", concurrency)
+    report.metric("concurrency_levels", ",".join(map(str, levels)))
     report.note("server in a separate process; metric = this process's CPU time per request")
     server = subprocess.Popen(
         [sys.executable, __file__, _SERVE_FLAG],
@@ -148,7 +166,7 @@ def main() -> int:
         check(
             base_url.startswith("http://127.0.0.1:"), f"scripted server did not start: {base_url!r}"
         )
-        anyio.run(_run, base_url, report, requests, concurrency)
+        anyio.run(_run, base_url, report, requests, levels)
     except Exception as exc:
         error = exc
     finally:
