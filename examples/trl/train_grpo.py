@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import sys
 
+from datasets import load_dataset
+
+from stepstones.serve import trl_reward
+from trl import GRPOConfig, GRPOTrainer
+
 
 def main(data: str, model: str, output_dir: str = "checkpoints/trl-grpo") -> None:
-    from datasets import load_dataset
-    from trl import GRPOConfig, GRPOTrainer
-
-    from stepstones.serve import trl_reward
-
     dataset = load_dataset("json", data_files=data, split="train")
     config = GRPOConfig(
         output_dir=output_dir,

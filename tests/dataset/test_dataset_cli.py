@@ -10,8 +10,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from _dataset_wheels import check_openrlhf_argv, openrlhf_parser
 from _dataset_problems import make_problem
+from _dataset_wheels import check_openrlhf_argv, openrlhf_parser
 
 from stepstones import records
 from stepstones.cli import main

@@ -85,10 +85,12 @@ async def test_one_item_per_request_many_at_once(
     async with running(_app(sandbox)) as url:
         # A new connection per request, as OpenRLHF's client does.
         limits = httpx.Limits(max_keepalive_connections=0)
-        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as c:
-            async with anyio.create_task_group() as tg:
-                for case in cases:
-                    tg.start_soon(one, c, *case)
+        async with (
+            httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as c,
+            anyio.create_task_group() as tg,
+        ):
+            for case in cases:
+                tg.start_soon(one, c, *case)
     assert results == {i: 1.0 if right else 0.0 for i, _, right in cases}
 
 
@@ -117,10 +119,12 @@ async def test_a_grader_deadline_scores_zero(
 ) -> None:
     spin = "```python\ndef f(x):\n    while True:\n        pass\n```"
     items: list[tuple[str, Problem | str]] = [(spin, problems["induction"])]
-    async with running(_app(sandbox, grade_timeout_s=0.5)) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
-            with anyio.fail_after(10):
-                r = await c.post("/get_reward", json=_payload(items))
+    async with (
+        running(_app(sandbox, grade_timeout_s=0.5)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as c,
+    ):
+        with anyio.fail_after(10):
+            r = await c.post("/get_reward", json=_payload(items))
     assert r.status_code == 200
     assert r.json()["rewards"] == [0.0]
     assert r.json()["extra_logs"]["grade_timeout"] == [1.0]
@@ -146,35 +150,39 @@ async def test_bad_requests_get_a_clear_4xx(
 
 
 async def test_limits_methods_routes_and_empty_batches(sandbox: Sandbox) -> None:
-    async with running(_app(sandbox, max_body_kib=1, max_items=2)) as url:
-        async with httpx.AsyncClient(base_url=url) as c:
-            big = await c.post("/get_reward", json={"query": ["x" * 2000], "labels": ["a"]})
-            assert big.status_code == 413
-            assert "max_body_kib" in big.json()["error"]
-            many = await c.post("/get_reward", json={"query": ["a"] * 3, "labels": ["a"] * 3})
-            assert many.status_code == 413
-            assert (await c.get("/get_reward")).status_code == 405
-            assert (await c.get("/nope")).status_code == 404
-            empty = await c.post("/get_reward", json={"query": [], "labels": []})
-            assert empty.status_code == 200
-            assert empty.json()["rewards"] == []
-            assert (await c.get("/healthz")).json() == {"status": "ok"}
+    async with (
+        running(_app(sandbox, max_body_kib=1, max_items=2)) as url,
+        httpx.AsyncClient(base_url=url) as c,
+    ):
+        big = await c.post("/get_reward", json={"query": ["x" * 2000], "labels": ["a"]})
+        assert big.status_code == 413
+        assert "max_body_kib" in big.json()["error"]
+        many = await c.post("/get_reward", json={"query": ["a"] * 3, "labels": ["a"] * 3})
+        assert many.status_code == 413
+        assert (await c.get("/get_reward")).status_code == 405
+        assert (await c.get("/nope")).status_code == 404
+        empty = await c.post("/get_reward", json={"query": [], "labels": []})
+        assert empty.status_code == 200
+        assert empty.json()["rewards"] == []
+        assert (await c.get("/healthz")).json() == {"status": "ok"}
 
 
 async def test_bearer_token(sandbox: Sandbox, problems: dict[Env, Problem]) -> None:
     body = _payload([(ANSWERS["deduction"][0], problems["deduction"])])
-    async with running(_app(sandbox, token="s3cret")) as url:
-        async with httpx.AsyncClient(base_url=url) as c:
-            assert (await c.get("/healthz")).status_code == 200  # liveness needs no token
-            denied = await c.post("/get_reward", json=body)
-            assert denied.status_code == 401
-            assert denied.headers["www-authenticate"] == "Bearer"
-            wrong = await c.post("/get_reward", json=body, headers={"Authorization": "Bearer x"})
-            assert wrong.status_code == 401
-            assert (await c.get("/metrics")).status_code == 401
-            ok = await c.post("/get_reward", json=body, headers={"Authorization": "Bearer s3cret"})
-            assert ok.status_code == 200
-            assert ok.json()["rewards"] == [1.0]
+    async with (
+        running(_app(sandbox, token="s3cret")) as url,
+        httpx.AsyncClient(base_url=url) as c,
+    ):
+        assert (await c.get("/healthz")).status_code == 200  # liveness needs no token
+        denied = await c.post("/get_reward", json=body)
+        assert denied.status_code == 401
+        assert denied.headers["www-authenticate"] == "Bearer"
+        wrong = await c.post("/get_reward", json=body, headers={"Authorization": "Bearer x"})
+        assert wrong.status_code == 401
+        assert (await c.get("/metrics")).status_code == 401
+        ok = await c.post("/get_reward", json=body, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        assert ok.json()["rewards"] == [1.0]
 
 
 async def test_backpressure_refuses_past_max_pending(
@@ -191,27 +199,29 @@ async def test_backpressure_refuses_past_max_pending(
         yield b'"labels": ["y"]}'
 
     body = _payload([(ANSWERS["deduction"][0], problems["deduction"])])
-    async with running(_app(sandbox, max_pending_requests=1)) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
-            slow: list[httpx.Response] = []
+    async with (
+        running(_app(sandbox, max_pending_requests=1)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as c,
+    ):
+        slow: list[httpx.Response] = []
 
-            async def send_slow() -> None:
-                slow.append(await c.post("/get_reward", content=slow_body()))
+        async def send_slow() -> None:
+            slow.append(await c.post("/get_reward", content=slow_body()))
 
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(send_slow)
-                await sent_first_chunk.wait()
-                await anyio.sleep(0.2)  # let the server start reading it
-                busy = await c.post("/get_reward", json=body)
-                release.set()
-            assert busy.status_code == 503
-            assert busy.headers["retry-after"] == "1"
-            assert slow[0].status_code == 200
-            assert slow[0].json()["extra_logs"]["bad_label"] == [1.0]
-            again = await c.post("/get_reward", json=body)
-            assert again.status_code == 200
-            assert again.json()["rewards"] == [1.0]
-            metrics = (await c.get("/metrics")).text
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(send_slow)
+            await sent_first_chunk.wait()
+            await anyio.sleep(0.2)  # let the server start reading it
+            busy = await c.post("/get_reward", json=body)
+            release.set()
+        assert busy.status_code == 503
+        assert busy.headers["retry-after"] == "1"
+        assert slow[0].status_code == 200
+        assert slow[0].json()["extra_logs"]["bad_label"] == [1.0]
+        again = await c.post("/get_reward", json=body)
+        assert again.status_code == 200
+        assert again.json()["rewards"] == [1.0]
+        metrics = (await c.get("/metrics")).text
     assert "stepstones_requests_rejected_busy_total 1" in metrics
 
 
@@ -224,15 +234,14 @@ async def test_graceful_shutdown_finishes_in_flight_requests(
     )
     body = _payload([(slow_right, problems["induction"])])
     got: list[httpx.Response] = []
-    async with httpx.AsyncClient(timeout=60) as c:
-        async with running(_app(sandbox)) as url:
+    async with httpx.AsyncClient(timeout=60) as c, running(_app(sandbox)) as url:
 
-            async def post() -> None:
-                got.append(await c.post(url + "/get_reward", json=body))
+        async def post() -> None:
+            got.append(await c.post(url + "/get_reward", json=body))
 
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(post)
-                await anyio.sleep(0.1)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(post)
+            await anyio.sleep(0.1)
         # Leaving `running` asked the server to exit while the request was in flight.
     assert got[0].status_code == 200
     assert got[0].json()["rewards"] == [1.0]

@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import msgspec
 import pytest
 
 from stepstones import records
+from stepstones.envs import problem_id
 from stepstones.errors import ConfigError
+from stepstones.records import Problem
 from stepstones.sandbox import Outcome
 from stepstones.serve import LabelError, Metrics, ServerConfig, outcome_to_response, parse_label
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dataset"))
-from _dataset_problems import make_problem  # noqa: E402
+
+def make_problem() -> Problem:
+    code = "def f(x):\n    return x * 4 + 1\n"
+    return Problem(
+        id=problem_id("deduction", code, ("6",)),
+        env="deduction",
+        code=code,
+        inputs=("6",),
+        outputs=("25",),
+        pass_rate=0.5,
+        n_attempts=32,
+    )
 
 
 def test_labels_in_every_accepted_shape() -> None:
-    prob = make_problem(4, 0.5)
+    prob = make_problem()
     text = records.encode_json(prob).decode()
     assert parse_label(text) == prob
     assert parse_label(text.encode()) == prob
