@@ -235,7 +235,7 @@ async def _main(args: argparse.Namespace) -> int:
         )
         result = await _run_with_signals(runner, progress, sampler, args, target)
     _say(
-        f"{len(store)} chains in {args.out} ({result.stored} new, {result.skipped} already "
+        f"{len(store)} chains in {args.out} ({result.stored} new, {progress.already} already "
         f"there, {result.failed} failed); see `stepstones stats {args.out}`"
     )
     if result.stopped:

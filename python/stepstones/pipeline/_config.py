@@ -77,7 +77,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
         cut with a marker.
     summary_examples: how many solved and how many failed answers the summary shows (2 each).
     teacher_sampling / student_sampling: sampling of each role; the paper used one model at
-        high (teacher) and low (student) reasoning effort.
+        high (teacher) and low (student) reasoning effort. For a model without reasoning
+        efforts (some servers reject the field), set ``reasoning_effort = ""`` so it is not sent.
     chat_timeout_s: deadline for one teacher or student request, retries included.
     """
 

@@ -59,7 +59,7 @@ def _sampling(cfg: SamplingConfig) -> Sampling:
         top_p=cfg.top_p,
         max_tokens=cfg.max_tokens,
         seed=cfg.seed,
-        reasoning_effort=cfg.reasoning_effort,
+        reasoning_effort=cfg.reasoning_effort or None,  # "" (TOML has no null): not sent
     )
 
 
