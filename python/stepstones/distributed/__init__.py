@@ -1,0 +1,42 @@
+"""Beyond one machine, on Ray (the cluster OpenRLHF already runs on): sharded generation and
+reward-server replicas. Needs the optional extra: ``pip install 'stepstones[ray]'``.
+
+Generation: :class:`RayRunner` shards jobs by chain id over Ray actors, each with its own
+event loop, sandbox and LLM clients (:class:`GenerationWorker`); only the driver writes the
+:class:`~stepstones.pipeline.RunStore`, so a run keeps the single-machine resume guarantees and
+an actor that dies has its unfinished chains grown again by a fresh one. ``stepstones generate
+--ray ADDRESS`` drives it (:func:`add_ray_arguments`, :func:`run_on_ray`).
+
+Rewards: :class:`RewardReplicas` starts one reward server per node (:class:`RewardReplica`)
+and gives the comma-separated URL list that OpenRLHF's ``--reward.remote_url`` takes
+(``stepstones serve --ray ADDRESS``: :func:`add_serve_ray_arguments`, :func:`serve_on_ray`).
+
+Ray itself is imported only when one of these runs, never by ``import stepstones``.
+"""
+
+from __future__ import annotations
+
+from stepstones.distributed._driver import RayRunner
+from stepstones.distributed._generate_cli import add_ray_arguments, run_on_ray
+from stepstones.distributed._ray import LOCAL, connect, require_ray
+from stepstones.distributed._replicas import ReplicaSettings, RewardReplica, RewardReplicas
+from stepstones.distributed._serve_cli import add_serve_ray_arguments, serve_on_ray
+from stepstones.distributed._shard import shard_of
+from stepstones.distributed._worker import GenerationWorker, WorkerSpec
+
+__all__ = [
+    "LOCAL",
+    "GenerationWorker",
+    "RayRunner",
+    "ReplicaSettings",
+    "RewardReplica",
+    "RewardReplicas",
+    "WorkerSpec",
+    "add_ray_arguments",
+    "add_serve_ray_arguments",
+    "connect",
+    "require_ray",
+    "run_on_ray",
+    "serve_on_ray",
+    "shard_of",
+]
