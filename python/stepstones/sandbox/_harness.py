@@ -20,6 +20,7 @@ means later records are missing, which the parent reads as calls that did not ru
 from __future__ import annotations
 
 import builtins
+import contextlib
 import io
 import os
 import sys
@@ -174,5 +175,7 @@ def run(job: tuple[int, str, str, list[str]], literal: Any) -> None:
             _script(source)
         else:
             _calls(source, function, args, literal)
-    finally:
-        os._exit(70)  # only reached if the harness itself broke: no D record, so not "ok"
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            os.write(2, traceback.format_exc().encode("utf-8", "replace"))
+    os._exit(70)  # only reached if the harness itself broke: no D record, so not "ok"

@@ -1,8 +1,18 @@
-//! `stepstones._sandbox`: the fork-server sandbox engine (placeholder until the engine lands).
-use pyo3::prelude::*;
+//! `stepstones._sandbox`: the fork-server sandbox engine.
+//!
+//! One module per mechanism; `zygote` strings them together, `pool` is the parent side, and
+//! `python` is the only place that knows about Python.
+pub mod error;
+pub mod fds;
+pub mod landlock;
+pub mod limits;
+pub mod namespaces;
+pub mod pool;
+pub mod recipe;
+pub mod seccomp;
+pub mod supervise;
+pub mod wire;
+pub mod zygote;
 
-#[pymodule]
-fn _sandbox(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    Ok(())
-}
+#[cfg(feature = "python")]
+mod python;

@@ -1,0 +1,250 @@
+//! The Python face of the engine (`stepstones._sandbox`): the `Pool` class and the zygote
+//! entry point. Inputs are extracted and owned while attached; every wait runs detached.
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyFloat, PyTuple};
+
+use crate::error::Error;
+use crate::pool;
+use crate::wire::{JobSpec, RawResult};
+use crate::zygote::{Forked, Hooks, Zygote};
+
+fn to_py(e: &Error) -> PyErr {
+    PyOSError::new_err(e.to_string())
+}
+
+/// (kind, source, stdin, function, args, wall_time_s, cpu_time_s, call_cpu_time_s,
+///  memory_mib, output_kib, file_size_kib, open_files)
+type JobTuple = (
+    u8,
+    String,
+    String,
+    String,
+    Vec<String>,
+    f64,
+    u64,
+    f64,
+    u64,
+    u64,
+    u64,
+    u64,
+);
+
+fn micros(seconds: f64) -> PyResult<u64> {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "a time limit must be a finite number of seconds >= 0, got {seconds}"
+        )));
+    }
+    Ok((seconds * 1e6).min(1e15) as u64)
+}
+
+fn spec(t: JobTuple) -> PyResult<JobSpec> {
+    let (kind, source, stdin, function, args, wall, cpu, call_cpu, mem, out, fsize, nofile) = t;
+    if kind > 1 {
+        return Err(PyValueError::new_err(format!(
+            "job kind must be 0 or 1, got {kind}"
+        )));
+    }
+    Ok(JobSpec {
+        kind,
+        source,
+        stdin,
+        function,
+        args,
+        wall_time_us: micros(wall)?,
+        cpu_time_s: cpu,
+        call_cpu_time_us: micros(call_cpu)?,
+        memory_bytes: mem.saturating_mul(1 << 20),
+        output_bytes: out.saturating_mul(1 << 10),
+        file_size_bytes: fsize.saturating_mul(1 << 10),
+        open_files: nofile,
+    })
+}
+
+fn raw_tuple<'py>(py: Python<'py>, r: &RawResult) -> PyResult<Bound<'py, PyTuple>> {
+    let failure = if r.cancelled && r.failure.is_none() {
+        Some("cancelled by the caller".to_string())
+    } else {
+        r.failure.clone()
+    };
+    let items: Vec<Bound<'py, PyAny>> = vec![
+        failure.into_pyobject(py)?.into_any(),
+        r.exit_code.into_pyobject(py)?.into_any(),
+        r.signal.into_pyobject(py)?.into_any(),
+        PyBool::new(py, r.timed_out).to_owned().into_any(),
+        PyBool::new(py, r.call_timed_out).to_owned().into_any(),
+        PyBool::new(py, r.output_exceeded).to_owned().into_any(),
+        PyBytes::new(py, &r.stdout).into_any(),
+        PyBytes::new(py, &r.stderr).into_any(),
+        PyBool::new(py, r.stdout_truncated).to_owned().into_any(),
+        PyBool::new(py, r.stderr_truncated).to_owned().into_any(),
+        PyFloat::new(py, r.cpu_time_us as f64 / 1e6).into_any(),
+        PyFloat::new(py, r.wall_time_us as f64 / 1e6).into_any(),
+        r.max_rss_kib.into_pyobject(py)?.into_any(),
+        PyBytes::new(py, &r.channel).into_any(),
+    ];
+    PyTuple::new(py, items)
+}
+
+/// A pool of zygote processes.
+#[pyclass(frozen, module = "stepstones._sandbox")]
+pub struct Pool {
+    inner: pool::Pool,
+}
+
+#[pymethods]
+impl Pool {
+    #[new]
+    #[pyo3(signature = (*, python, argv, workers, disabled, scratch_root, readable))]
+    fn new(
+        py: Python<'_>,
+        python: String,
+        argv: Vec<String>,
+        workers: usize,
+        disabled: Vec<String>,
+        scratch_root: String,
+        readable: Vec<String>,
+    ) -> PyResult<Self> {
+        if workers == 0 {
+            return Err(PyValueError::new_err("workers must be >= 1, got 0"));
+        }
+        let spawner = pool::Spawner::new(python, argv, disabled, readable, scratch_root.into());
+        let inner = py
+            .detach(|| pool::Pool::start(spawner, workers))
+            .map_err(|e| to_py(&e))?;
+        Ok(Self { inner })
+    }
+
+    /// The layer report of the zygotes: (name, active, note) triples.
+    fn capabilities(&self) -> Vec<(String, bool, String)> {
+        self.inner.layers().to_vec()
+    }
+
+    #[getter]
+    fn workers(&self) -> usize {
+        self.inner.workers()
+    }
+
+    fn zygote_pids(&self) -> Vec<i32> {
+        self.inner.zygote_pids()
+    }
+
+    fn run_batch<'py>(
+        &self,
+        py: Python<'py>,
+        jobs: Vec<JobTuple>,
+    ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        let specs = jobs.into_iter().map(spec).collect::<PyResult<Vec<_>>>()?;
+        let raws = py
+            .detach(|| self.inner.run_batch(&specs))
+            .map_err(|e| to_py(&e))?;
+        raws.iter().map(|r| raw_tuple(py, r)).collect()
+    }
+
+    fn run_one<'py>(
+        &self,
+        py: Python<'py>,
+        slot: usize,
+        job_id: u64,
+        job: JobTuple,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let spec = spec(job)?;
+        let raw = py
+            .detach(|| self.inner.run_one(slot, job_id, &spec))
+            .map_err(|e| to_py(&e))?;
+        raw_tuple(py, &raw)
+    }
+
+    fn run_twins<'py>(&self, py: Python<'py>, job: JobTuple) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        let spec = spec(job)?;
+        let raws = py
+            .detach(|| self.inner.run_twins(&spec))
+            .map_err(|e| to_py(&e))?;
+        raws.iter().map(|r| raw_tuple(py, r)).collect()
+    }
+
+    fn cancel(&self, slot: usize, job_id: u64) {
+        self.inner.cancel(slot, job_id);
+    }
+
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.inner.close());
+    }
+}
+
+fn before_fork() {
+    // SAFETY: called with the GIL held, in the zygote's only thread.
+    unsafe { pyo3::ffi::PyOS_BeforeFork() };
+}
+fn after_fork_parent() {
+    // SAFETY: as above, right after fork in the parent.
+    unsafe { pyo3::ffi::PyOS_AfterFork_Parent() };
+}
+fn after_fork_child() {
+    // SAFETY: as above, right after fork in the child.
+    unsafe { pyo3::ffi::PyOS_AfterFork_Child() };
+}
+
+const PY_HOOKS: Hooks = Hooks {
+    before: before_fork,
+    parent: after_fork_parent,
+    child: after_fork_child,
+};
+
+/// The zygote loop on control fd `ctrl_fd`. Returns only in a job's locked-down child, with
+/// the job as `(kind, source, function, args, scratch_dir)` for the harness.
+#[pyfunction]
+fn zygote_main(py: Python<'_>, ctrl_fd: i32) -> PyResult<Bound<'_, PyTuple>> {
+    let mut z = match Zygote::start(ctrl_fd, &PY_HOOKS) {
+        Ok(z) => z,
+        Err(e) => {
+            Zygote::send_fatal(ctrl_fd, &e.to_string());
+            return Err(to_py(&e));
+        }
+    };
+    loop {
+        let Some((job_id, job)) = z.next_job().map_err(|e| to_py(&e))? else {
+            // SAFETY: the parent is gone; leave at once without Python finalisation.
+            unsafe { libc::_exit(0) };
+        };
+        // Built before fork so the child only returns it.
+        let args = (
+            job.kind,
+            job.source.as_str(),
+            job.function.as_str(),
+            job.args.clone(),
+        )
+            .into_pyobject(py)?;
+        match z.run(job_id, &job, &PY_HOOKS) {
+            Ok(Forked::Child) => {
+                // The zygote's fds (control socket at 3, ruleset) are closed or reused in the
+                // child: forget them instead of closing numbers that now mean something else.
+                std::mem::forget(z);
+                return Ok(args);
+            }
+            Ok(Forked::Parent(res)) => {
+                let sent = z.send_result(job_id, &res);
+                if sent.is_err() || z.orphaned {
+                    // SAFETY: the parent is gone; leave without finalisation.
+                    unsafe { libc::_exit(0) };
+                }
+            }
+            Err(e) => {
+                let res = RawResult::failed(format!("the zygote could not start the job: {e}"));
+                if z.send_result(job_id, &res).is_err() {
+                    // SAFETY: as above.
+                    unsafe { libc::_exit(0) };
+                }
+            }
+        }
+    }
+}
+
+#[pymodule]
+fn _sandbox(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<Pool>()?;
+    m.add_function(wrap_pyfunction!(zygote_main, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! Supervision of one child from outside: deadlines, output caps, per-call CPU, cancel, wait4.
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use crate::fds::drain;
+use crate::wire::RawResult;
+
+/// Most bytes the harness channel may carry for one job (values are capped at 1 MB each).
+pub const CHANNEL_CAP: usize = 256 << 20;
+
+/// The read ends and budgets the supervisor works with.
+pub struct Watch {
+    pub pid: libc::pid_t,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    pub channel: OwnedFd,
+    pub wall: Duration,
+    pub call_cpu: Duration,
+    pub output_cap: usize,
+}
+
+/// What may interrupt a job from the zygote's control socket.
+pub trait Control {
+    /// Called when the control fd is readable; true means "kill this job now".
+    fn should_cancel(&mut self) -> bool;
+    fn fd(&self) -> RawFd;
+}
+
+fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes plain integers.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0u32) };
+    // SAFETY: the kernel just gave us this fd.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn kill_tree(pid: libc::pid_t) {
+    // SAFETY: signalling our own child and its process group.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
+
+/// CPU time of a running child (user + system), via its CPU-time clock.
+fn child_cpu(clock: Option<libc::clockid_t>) -> Duration {
+    let Some(clock) = clock else {
+        return Duration::ZERO;
+    };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-struct.
+    if unsafe { libc::clock_gettime(clock, &raw mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Tracks `S`/`V`/`N`/`E` frames of the harness channel to know whether a call is running.
+#[derive(Default)]
+struct Frames {
+    parsed: usize,
+    in_call: bool,
+}
+
+impl Frames {
+    /// Parses new complete frames; true when a call started among them.
+    fn scan(&mut self, buf: &[u8]) -> bool {
+        let mut started = false;
+        while buf.len() >= self.parsed + 5 {
+            let len_bytes: [u8; 4] = buf[self.parsed..self.parsed + 4]
+                .try_into()
+                .unwrap_or([0; 4]);
+            let len = u32::from_le_bytes(len_bytes) as usize;
+            if len == 0 || buf.len() < self.parsed + 4 + len {
+                return started;
+            }
+            match buf[self.parsed + 4] {
+                b'S' => {
+                    self.in_call = true;
+                    started = true;
+                }
+                b'V' | b'N' | b'E' => self.in_call = false,
+                _ => {}
+            }
+            self.parsed += 4 + len;
+        }
+        started
+    }
+}
+
+/// Supervises the child until it is gone; returns the facts. Never leaves a zombie.
+pub fn supervise(w: &Watch, control: &mut dyn Control, started: Instant) -> RawResult {
+    let mut res = RawResult::default();
+    let deadline = started + w.wall;
+    let pidfd = pidfd_open(w.pid);
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: clock is a valid out-param.
+    let clock = (unsafe { libc::clock_getcpuclockid(w.pid, &raw mut clock) } == 0).then_some(clock);
+    let mut frames = Frames::default();
+    let mut call_started_cpu = Duration::ZERO;
+    let (mut out_open, mut err_open, mut chan_open) = (true, true, true);
+    let mut killed = false;
+    let mut exited = false;
+    while !exited || out_open || err_open || chan_open {
+        let now = Instant::now();
+        if !killed && now >= deadline {
+            res.timed_out = true;
+            kill_tree(w.pid);
+            killed = true;
+        }
+        let mut timeout = deadline.saturating_duration_since(now);
+        if frames.in_call && !killed {
+            let used = child_cpu(clock).saturating_sub(call_started_cpu);
+            if used >= w.call_cpu {
+                res.call_timed_out = true;
+                kill_tree(w.pid);
+                killed = true;
+            } else {
+                timeout = timeout.min(w.call_cpu - used + Duration::from_millis(1));
+            }
+        }
+        if killed {
+            timeout = Duration::from_millis(100);
+        }
+        let fd_or_off = |open: bool, fd: RawFd| if open { fd } else { -1 };
+        let mut fds = [
+            libc::pollfd {
+                fd: pidfd
+                    .as_ref()
+                    .map_or(-1, |p| if exited { -1 } else { p.as_raw_fd() }),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: fd_or_off(out_open, w.stdout.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: fd_or_off(err_open, w.stderr.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: fd_or_off(chan_open, w.channel.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: if killed { -1 } else { control.fd() },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let ms = i32::try_from(timeout.as_millis().max(1)).unwrap_or(i32::MAX);
+        // SAFETY: fds is a valid array of pollfd.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if n < 0 {
+            continue; // EINTR
+        }
+        if fds[1].revents != 0 {
+            let (eof, over) = drain(w.stdout.as_raw_fd(), &mut res.stdout, w.output_cap);
+            out_open = !eof;
+            if over {
+                res.stdout_truncated = true;
+            }
+        }
+        if fds[2].revents != 0 {
+            let (eof, over) = drain(w.stderr.as_raw_fd(), &mut res.stderr, w.output_cap);
+            err_open = !eof;
+            if over {
+                res.stderr_truncated = true;
+            }
+        }
+        if fds[3].revents != 0 {
+            let (eof, over) = drain(w.channel.as_raw_fd(), &mut res.channel, CHANNEL_CAP);
+            chan_open = !eof;
+            if frames.scan(&res.channel) {
+                call_started_cpu = child_cpu(clock);
+            }
+            if over {
+                res.output_exceeded = true;
+            }
+        }
+        if (res.stdout_truncated || res.stderr_truncated || res.output_exceeded) && !killed {
+            res.output_exceeded = true;
+            kill_tree(w.pid);
+            killed = true;
+        }
+        if fds[4].revents != 0 && control.should_cancel() && !killed {
+            res.cancelled = true;
+            kill_tree(w.pid);
+            killed = true;
+        }
+        if fds[0].revents != 0 || pidfd.is_none() {
+            exited = exited || reaped_or_exited(w.pid, pidfd.is_some());
+        }
+        if killed && exited {
+            // Output after the kill is not wanted; pipes of a dead child are at EOF anyway.
+            out_open = out_open && !drain(w.stdout.as_raw_fd(), &mut res.stdout, w.output_cap).0;
+            err_open = err_open && !drain(w.stderr.as_raw_fd(), &mut res.stderr, w.output_cap).0;
+            chan_open = chan_open && !drain(w.channel.as_raw_fd(), &mut res.channel, CHANNEL_CAP).0;
+            if out_open || err_open || chan_open {
+                break; // a writer survives (impossible without fork): stop waiting for EOF
+            }
+        }
+    }
+    let mut status = 0;
+    // SAFETY: rusage is a valid out-struct; pid is our child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child (blocking: it has exited or was SIGKILLed).
+    let rc = unsafe { libc::wait4(w.pid, &raw mut status, 0, &raw mut ru) };
+    res.wall_time_us = started.elapsed().as_micros() as u64;
+    if rc == w.pid {
+        if libc::WIFEXITED(status) {
+            res.exit_code = Some(libc::WEXITSTATUS(status));
+        } else if libc::WIFSIGNALED(status) {
+            res.signal = Some(libc::WTERMSIG(status));
+        }
+        let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+        res.cpu_time_us = tv(ru.ru_utime) + tv(ru.ru_stime);
+        res.max_rss_kib = ru.ru_maxrss as u64;
+    }
+    res
+}
+
+/// True when the child has exited (it stays a zombie until wait4 below).
+fn reaped_or_exited(pid: libc::pid_t, have_pidfd: bool) -> bool {
+    if have_pidfd {
+        return true; // the pidfd became readable: the process exited
+    }
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: peek at the child's state without reaping it.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &raw mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: si_pid is valid for SIGCHLD-type siginfo.
+    rc == 0 && unsafe { info.si_pid() } == pid
+}

@@ -1,0 +1,423 @@
+//! The zygote: a small Python process that enters its namespaces once, prepares every
+//! isolation layer once, and then forks one locked-down child per job and supervises it.
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::fds::{self, Pipe, CHILD_CHANNEL_FD};
+use crate::landlock::{self, Ruleset};
+use crate::limits;
+use crate::namespaces;
+use crate::recipe::{self, Plan, Step};
+use crate::seccomp::{self, Filters};
+use crate::supervise::{self, Control, Watch};
+use crate::wire::{self, JobSpec, RawResult, ZygoteConfig};
+
+/// The uid/gid jobs run as when the zygote is root ("nobody" on most systems).
+pub const JOB_UID: libc::uid_t = 65534;
+
+/// Python's fork hooks (PyOS_BeforeFork & co.), or no-ops in Rust tests.
+pub struct Hooks {
+    pub before: fn(),
+    pub parent: fn(),
+    pub child: fn(),
+}
+
+impl Hooks {
+    pub const NONE: Hooks = Hooks {
+        before: || {},
+        parent: || {},
+        child: || {},
+    };
+}
+
+/// The result of forking for a job.
+pub enum Forked {
+    /// We are the locked-down child: run the harness, then exit.
+    Child,
+    /// We are the zygote: the job is over.
+    Parent(RawResult),
+}
+
+pub struct Zygote {
+    ctrl: UnixStream,
+    scratch: CString,
+    devnull: OwnedFd,
+    ruleset: Option<Ruleset>,
+    filters: Option<Filters>,
+    uid_gid: Option<(libc::uid_t, libc::gid_t)>,
+    drop_caps: bool,
+    no_new_privs: bool,
+    /// The control socket closed during a job: the parent is gone, exit after it.
+    pub orphaned: bool,
+}
+
+fn send(ctrl: &mut UnixStream, msg: &[u8]) -> Result<()> {
+    wire::write_message(ctrl, msg).map_err(Error::Channel)
+}
+
+fn off(cfg: &ZygoteConfig, name: &str) -> bool {
+    cfg.disabled.iter().any(|d| d == name)
+}
+
+impl Zygote {
+    /// Starts the zygote on control fd `ctrl_fd`; sends `P` (host pid) and `H` (layer report).
+    ///
+    /// With a PID namespace this forks once: the process the parent spawned stays behind as a
+    /// waiter (so the parent can reap it), and the zygote proper becomes pid 1 of the
+    /// namespace — when it dies, the kernel kills every job in it.
+    pub fn start(ctrl_fd: RawFd, hooks: &Hooks) -> Result<Self> {
+        // SAFETY: the parent handed us this fd at a fixed number; we own it from now on.
+        let mut ctrl = unsafe { UnixStream::from_raw_fd(ctrl_fd) };
+        // SAFETY: plain fcntl / close_range on our own fds.
+        unsafe {
+            libc::fcntl(ctrl_fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            // Nothing the caller leaked into us (fds without CLOEXEC) stays open here.
+            fds::close_from(ctrl_fd + 1);
+        }
+        let cfg = match wire::read_message(&mut ctrl).map_err(Error::Channel)? {
+            Some(m) if m.kind == wire::CONFIG => ZygoteConfig::decode(&m.body)?,
+            _ => return Err(Error::Wire("expected the config message first")),
+        };
+        // SAFETY: plain getter.
+        let root = unsafe { libc::geteuid() } == 0;
+        // SAFETY: opening /dev/null before any namespace or pivot changes what it names.
+        let devnull = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if devnull < 0 {
+            return Err(Error::last("open(/dev/null)"));
+        }
+        // SAFETY: the kernel just gave us this fd.
+        let devnull = fds::move_high(unsafe { OwnedFd::from_raw_fd(devnull) })?;
+        let (entered, mut report) = namespaces::enter(&cfg.disabled, root);
+        if entered.pid {
+            Self::become_pid_one(&mut ctrl, hooks)?;
+        } else {
+            // SAFETY: plain getter.
+            let pid = unsafe { libc::getpid() };
+            send(
+                &mut ctrl,
+                &wire::Writer::new(wire::PID, pid as u64).finish(),
+            )?;
+        }
+        let uid_gid = (root && !off(&cfg, "non_root_uid")).then_some((JOB_UID, JOB_UID));
+        let mut scratch_path = cfg.scratch_dir.clone();
+        if entered.mount {
+            match namespaces::pivot_into_minimal_root(&cfg.scratch_dir, &cfg.readable, uid_gid) {
+                Ok(()) => scratch_path = "/tmp".into(),
+                Err((step, e)) => {
+                    if let Some(r) = report.iter_mut().find(|r| r.0 == "mount_namespace") {
+                        *r = (
+                            r.0.clone(),
+                            false,
+                            format!("{step}: {}", std::io::Error::from_raw_os_error(e)),
+                        );
+                    }
+                }
+            }
+        }
+        if scratch_path != "/tmp" {
+            if let Some((uid, gid)) = uid_gid {
+                std::os::unix::fs::chown(&scratch_path, Some(uid), Some(gid)).map_err(
+                    |source| Error::Sys {
+                        call: "chown(scratch)",
+                        source,
+                    },
+                )?;
+            }
+        }
+        report.push(match (root, uid_gid.is_some()) {
+            (true, true) => ("non_root_uid".into(), true, format!("uid/gid {JOB_UID}")),
+            (true, false) => ("non_root_uid".into(), false, "disabled".into()),
+            (false, _) => (
+                "non_root_uid".into(),
+                false,
+                "not started as root: jobs keep the caller's uid".into(),
+            ),
+        });
+        let abi = landlock::abi();
+        let ruleset = if off(&cfg, "landlock") {
+            report.push(("landlock".into(), false, "disabled".into()));
+            None
+        } else if abi == 0 {
+            report.push((
+                "landlock".into(),
+                false,
+                "not supported by this kernel".into(),
+            ));
+            None
+        } else {
+            match Ruleset::build(abi, &cfg.readable, std::slice::from_ref(&scratch_path))
+                .and_then(Ruleset::into_high)
+            {
+                Ok(r) => {
+                    report.push(("landlock".into(), true, format!("ABI {abi}")));
+                    Some(r)
+                }
+                Err(e) => {
+                    report.push(("landlock".into(), false, e.to_string()));
+                    None
+                }
+            }
+        };
+        let filters = if off(&cfg, "seccomp") {
+            report.push(("seccomp".into(), false, "disabled".into()));
+            None
+        } else if !seccomp::available() {
+            report.push((
+                "seccomp".into(),
+                false,
+                "not supported by this kernel".into(),
+            ));
+            None
+        } else {
+            match Filters::compile() {
+                Ok(f) => {
+                    report.push(("seccomp".into(), true, "allowlist + kill list".into()));
+                    Some(f)
+                }
+                Err(e) => {
+                    report.push(("seccomp".into(), false, e.to_string()));
+                    None
+                }
+            }
+        };
+        // Landlock and seccomp need no_new_privs once the job is unprivileged, so they imply it.
+        let no_new_privs = !off(&cfg, "no_new_privs") || ruleset.is_some() || filters.is_some();
+        report.push((
+            "no_new_privs".into(),
+            no_new_privs,
+            if no_new_privs {
+                String::new()
+            } else {
+                "disabled".into()
+            },
+        ));
+        report.push(("running_as_root".into(), root, String::new()));
+        report.push(("landlock_abi".into(), abi > 0, abi.to_string()));
+        send(&mut ctrl, &wire::encode_hello(&report))?;
+        Ok(Self {
+            ctrl,
+            scratch: CString::new(scratch_path.clone()).map_err(|_| Error::Nul(scratch_path))?,
+            devnull,
+            ruleset,
+            filters,
+            uid_gid,
+            drop_caps: entered.user || uid_gid.is_some(),
+            no_new_privs,
+            orphaned: false,
+        })
+    }
+
+    fn become_pid_one(ctrl: &mut UnixStream, hooks: &Hooks) -> Result<()> {
+        let sync = Pipe::new()?;
+        (hooks.before)();
+        // SAFETY: the zygote is single-threaded; the child continues as the zygote proper.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            (hooks.parent)();
+            return Err(Error::last("fork(pid 1)"));
+        }
+        if pid > 0 {
+            // The waiter: tell the parent the zygote's host pid, let go of the control
+            // socket (so the parent sees EOF when the zygote dies), then wait and mirror its
+            // exit. No Python runs here again.
+            let _ = send(ctrl, &wire::Writer::new(wire::PID, pid as u64).finish());
+            // SAFETY: raw calls in the waiter, which never returns to Python.
+            unsafe {
+                libc::close(ctrl.as_raw_fd());
+                libc::write(sync.write.as_raw_fd(), b"g".as_ptr().cast(), 1);
+                let mut status = 0;
+                while libc::waitpid(pid, &raw mut status, 0) < 0 {
+                    if limits::errno() != libc::EINTR {
+                        libc::_exit(1);
+                    }
+                }
+                let code = if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status)
+                } else {
+                    128 + libc::WTERMSIG(status)
+                };
+                libc::_exit(code);
+            }
+        }
+        (hooks.child)();
+        drop(sync.write);
+        let mut byte = [0u8; 1];
+        // Wait until the waiter wrote the P message, so it precedes our hello on the socket.
+        loop {
+            // SAFETY: reading into a valid buffer (the pipe's read end is non-blocking).
+            let n = unsafe { libc::read(sync.read.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
+            if n != 0 && n != 1 && limits::errno() == libc::EAGAIN {
+                std::thread::sleep(Duration::from_micros(100));
+                continue;
+            }
+            break;
+        }
+        Ok(())
+    }
+
+    /// The next job; `None` when the parent closed the control socket.
+    pub fn next_job(&mut self) -> Result<Option<(u64, JobSpec)>> {
+        loop {
+            match wire::read_message(&mut self.ctrl).map_err(Error::Channel)? {
+                None => return Ok(None),
+                Some(m) if m.kind == wire::JOB => {
+                    return Ok(Some((m.job_id, JobSpec::decode(&m.body)?)));
+                }
+                Some(m) if m.kind == wire::CANCEL => {} // for a job already finished
+                Some(_) => return Err(Error::Wire("unexpected message kind")),
+            }
+        }
+    }
+
+    pub fn send_result(&mut self, job_id: u64, res: &RawResult) -> Result<()> {
+        send(&mut self.ctrl, &res.encode(job_id))
+    }
+
+    pub fn send_fatal(ctrl_fd: RawFd, text: &str) {
+        let mut w = wire::Writer::new(wire::FATAL, 0);
+        w.str(text);
+        let msg = w.finish();
+        // SAFETY: best-effort write of a stack of bytes to the control fd.
+        unsafe { libc::write(ctrl_fd, msg.as_ptr().cast(), msg.len()) };
+    }
+
+    /// Empties the scratch dir and resets its mode (a job may have chmod'ed it).
+    fn clean_scratch(&self) {
+        let path = std::path::Path::new(
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(self.scratch.as_bytes()),
+        );
+        // SAFETY: a valid C path.
+        unsafe { libc::chmod(self.scratch.as_ptr(), 0o700) };
+        let Ok(entries) = std::fs::read_dir(path) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let p = entry.path();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            let _ = if is_dir {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+        }
+    }
+
+    /// Forks one child for `job`. In the child, returns `Forked::Child` after the recipe;
+    /// in the zygote, supervises the child and returns its facts.
+    pub fn run(&mut self, job_id: u64, job: &JobSpec, hooks: &Hooks) -> Result<Forked> {
+        self.clean_scratch();
+        let out = Pipe::new()?;
+        let err = Pipe::new()?;
+        let chan = Pipe::new()?;
+        let stdin = if job.stdin.is_empty() {
+            None
+        } else {
+            Some(fds::stdin_memfd(job.stdin.as_bytes())?)
+        };
+        let rlimits = limits::plan(job);
+        let plan = Plan {
+            stdin: stdin
+                .as_ref()
+                .map_or(self.devnull.as_raw_fd(), AsRawFd::as_raw_fd),
+            stdout: out.write.as_raw_fd(),
+            stderr: err.write.as_raw_fd(),
+            channel: chan.write.as_raw_fd(),
+            ruleset: self.ruleset.as_ref().map(Ruleset::raw_fd),
+            rlimits: &rlimits,
+            scratch: &self.scratch,
+            uid_gid: self.uid_gid,
+            drop_caps: self.drop_caps,
+            no_new_privs: self.no_new_privs,
+            filters: self.filters.as_ref(),
+        };
+        (hooks.before)();
+        let started = Instant::now();
+        // SAFETY: the zygote is single-threaded; the child only runs the raw recipe before
+        // returning into the harness.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            (hooks.child)();
+            // SAFETY: we are the freshly forked, single-threaded child.
+            return match unsafe { recipe::apply(&plan) } {
+                Ok(()) => {
+                    // The recipe already closed or moved these fds; dropping them here would
+                    // close whatever now has their numbers (the channel at fd 3).
+                    std::mem::forget((out, err, chan, stdin));
+                    Ok(Forked::Child)
+                }
+                Err((step, e)) => {
+                    let fd = if (step as u32) > (Step::Channel as u32) {
+                        CHILD_CHANNEL_FD
+                    } else {
+                        plan.channel
+                    };
+                    recipe::report_failure(fd, step, e);
+                    // SAFETY: leave without running any destructor of the zygote's state.
+                    unsafe { libc::_exit(127) }
+                }
+            };
+        }
+        (hooks.parent)();
+        if pid < 0 {
+            return Err(Error::last("fork(job)"));
+        }
+        drop((out.write, err.write, chan.write, stdin));
+        let watch = Watch {
+            pid,
+            stdout: out.read,
+            stderr: err.read,
+            channel: chan.read,
+            wall: Duration::from_micros(job.wall_time_us),
+            call_cpu: Duration::from_micros(job.call_cpu_time_us),
+            output_cap: usize::try_from(job.output_bytes).unwrap_or(usize::MAX),
+        };
+        let mut control = CancelWatch {
+            ctrl: &mut self.ctrl,
+            job_id,
+            orphaned: false,
+        };
+        let mut res = supervise::supervise(&watch, &mut control, started);
+        self.orphaned = control.orphaned;
+        res.failure = setup_failure(&res.channel);
+        Ok(Forked::Parent(res))
+    }
+}
+
+/// Reads cancel requests for the running job from the control socket.
+struct CancelWatch<'a> {
+    ctrl: &'a mut UnixStream,
+    job_id: u64,
+    orphaned: bool,
+}
+
+impl Control for CancelWatch<'_> {
+    fn should_cancel(&mut self) -> bool {
+        match wire::read_message(self.ctrl) {
+            Ok(Some(m)) => m.kind == wire::CANCEL && m.job_id == self.job_id,
+            Ok(None) | Err(_) => {
+                self.orphaned = true; // the parent is gone: stop the job
+                true
+            }
+        }
+    }
+    fn fd(&self) -> RawFd {
+        self.ctrl.as_raw_fd()
+    }
+}
+
+/// A child setup failure reported on the channel as an `F` frame, as a sentence.
+pub fn setup_failure(channel: &[u8]) -> Option<String> {
+    if channel.len() < 13 || channel[4] != b'F' {
+        return None;
+    }
+    let step = u32::from_le_bytes(channel[5..9].try_into().ok()?);
+    let err = i32::from_le_bytes(channel[9..13].try_into().ok()?);
+    Some(format!(
+        "child setup step '{}' failed: {} (errno {err})",
+        Step::name(step),
+        std::io::Error::from_raw_os_error(err)
+    ))
+}
