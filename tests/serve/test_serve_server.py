@@ -9,8 +9,8 @@ import httpx
 import pytest
 from _serve_problems import ANSWERS
 
-from stepstones import records
-from stepstones.records import ENVIRONMENTS, Env, Problem
+from stepstones import envs, records
+from stepstones.records import ENVIRONMENTS, Draft, Env, Problem
 from stepstones.sandbox import Sandbox
 from stepstones.serve import OUTCOMES, RewardApp, Rewarder, ServerConfig, running
 
@@ -114,20 +114,39 @@ async def test_bad_labels_score_zero_without_failing_the_request(
     assert 'stepstones_requests_total{route="/get_reward",code="200"} 1' in metrics
 
 
-async def test_a_grader_deadline_scores_zero(
+async def test_an_endless_answer_scores_zero_as_a_timeout(
     sandbox: Sandbox, problems: dict[Env, Problem]
 ) -> None:
     spin = "```python\ndef f(x):\n    while True:\n        pass\n```"
     items: list[tuple[str, Problem | str]] = [(spin, problems["induction"])]
     async with (
+        running(_app(sandbox)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as c,
+    ):
+        r = await c.post("/get_reward", json=_payload(items))
+    assert r.status_code == 200
+    assert r.json()["rewards"] == [0.0]
+    assert r.json()["extra_logs"]["timeout"] == [1.0]
+
+
+async def test_the_grading_deadline_scores_zero(sandbox: Sandbox) -> None:
+    """Past grade_timeout_s the grade is cancelled (its sandbox child killed): 0.0."""
+    slow_sum = "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
+    draft = Draft(env="abduction", code=slow_sum, inputs=("1", "2", "3", "4", "5"))
+    problem = await envs.get("abduction").validate(draft, sandbox)
+    assert isinstance(problem, Problem)
+    items: list[tuple[str, Problem | str]] = [("```input\n100000000\n```", problem)]
+    async with (
         running(_app(sandbox, grade_timeout_s=0.5)) as url,
         httpx.AsyncClient(base_url=url, timeout=30) as c,
     ):
-        with anyio.fail_after(10):
-            r = await c.post("/get_reward", json=_payload(items))
+        started = anyio.current_time()
+        r = await c.post("/get_reward", json=_payload(items))
+        elapsed = anyio.current_time() - started
     assert r.status_code == 200
     assert r.json()["rewards"] == [0.0]
     assert r.json()["extra_logs"]["grade_timeout"] == [1.0]
+    assert elapsed < 1.9  # the sandbox's own 2 s CPU limit did not decide it
 
 
 @pytest.mark.parametrize(
@@ -229,20 +248,24 @@ async def test_graceful_shutdown_finishes_in_flight_requests(
     sandbox: Sandbox, problems: dict[Env, Problem]
 ) -> None:
     slow_right = (
-        "```python\ndef f(x):\n    s = 0\n    for i in range(2_000_000):\n        s += i\n"
+        "```python\ndef f(x):\n    s = 0\n    for i in range(5_000_000):\n        s += i\n"
         "    return 2 * x + 1\n```"
     )
     body = _payload([(slow_right, problems["induction"])])
     got: list[httpx.Response] = []
-    async with httpx.AsyncClient(timeout=60) as c, running(_app(sandbox)) as url:
+    async with httpx.AsyncClient(timeout=60) as c, anyio.create_task_group() as tg:
 
-        async def post() -> None:
+        async def post(url: str) -> None:
             got.append(await c.post(url + "/get_reward", json=body))
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(post)
-            await anyio.sleep(0.1)
-        # Leaving `running` asked the server to exit while the request was in flight.
+        async with running(_app(sandbox)) as url:
+            tg.start_soon(post, url)
+            await anyio.sleep(0.15)  # the answer is being graded now
+            assert not got
+        # Leaving `running` asked the server to exit and waited for it: the in-flight request
+        # was answered before it stopped, and nothing listens any more.
+        with pytest.raises(httpx.ConnectError):
+            await c.get(url + "/healthz")
     assert got[0].status_code == 200
     assert got[0].json()["rewards"] == [1.0]
 
