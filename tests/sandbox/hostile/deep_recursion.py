@@ -1,6 +1,6 @@
 # ruff: noqa
-# probe: recursion limit raised to 10**8, then recursion without end (exhausts memory or the C stack)
-# expect: memory_limit, signal, runtime_error
+# probe: recursion limit raised to 10**8, then recursion through a C function (max) without end: overflows the C stack
+# expect: signal, memory_limit, runtime_error
 # effect: rss_capped, zygotes_alive
 # limits: memory_mib=256 wall_time_s=10
 import sys
@@ -9,7 +9,7 @@ sys.setrecursionlimit(10**8)
 
 
 def down(n):
-    return down(n + 1) + 1
+    return max([n], key=lambda x: down(x + 1))
 
 
 down(0)
