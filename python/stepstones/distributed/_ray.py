@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import socket
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 from stepstones.errors import ClusterError, ConfigError
 
@@ -46,6 +48,7 @@ def connect(address: str | None, *, num_cpus: int | None = None) -> bool:
     if address is None or address == LOCAL:
         kwargs["num_cpus"] = num_cpus
     else:
+        _preflight(address)
         if num_cpus is not None:
             raise ConfigError(
                 "num_cpus is only for a local cluster; the cluster at "
@@ -62,3 +65,27 @@ def connect(address: str | None, *, num_cpus: int | None = None) -> bool:
         ) from exc
     log.info("connected to Ray: %s", ray.cluster_resources())
     return True
+
+
+def _preflight(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast when nothing listens at an explicit address: ``ray.init`` would retry for
+    minutes before giving up."""
+    if address == "auto":
+        return  # Ray itself answers at once when no cluster runs on this node
+    parts = urlsplit(address if "://" in address else f"gcs://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise ConfigError(f"--ray address {address!r} is not host:port or ray://host:port") from exc
+    if host is None or port is None:
+        raise ConfigError(
+            f"--ray address {address!r} has no port; use 'auto', 'local', host:6379 "
+            "(the head's GCS port) or ray://host:10001 (Ray client)"
+        )
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ClusterError(
+            f"no Ray cluster answers at {address!r} ({exc.strerror or exc}); start one with "
+            "`ray start --head` there, or pass --ray local for a private one on this machine"
+        ) from exc
