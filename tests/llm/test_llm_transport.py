@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -11,6 +12,8 @@ import httpx
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stepstones.llm._transport import LeanTransport
 from stepstones.testing import ScriptedLLMServer, completion
@@ -217,3 +220,49 @@ async def test_gzip_bodies_are_decoded() -> None:
 
     async with raw_server(serve) as (url, _), httpx.AsyncClient(transport=LeanTransport()) as c:
         assert (await post(c, url)).json() == {"ok": True}
+
+
+def _parse(wire: list[bytes], method: str = "POST") -> tuple[int, bytes, bool]:
+    """Parse one response arriving as the given network reads, from an in-memory stream."""
+    from stepstones.llm._transport import read_response
+
+    async def main() -> tuple[int, bytes, bool]:
+        send, receive = anyio.create_memory_object_stream[bytes](len(wire) + 1)
+        async with send, receive:
+            for piece in wire:
+                send.send_nowait(piece)
+            send.close()
+            status, _, body, keep = await read_response(BufferedByteReceiveStream(receive), method)
+            return status, body, keep
+
+    return anyio.run(main)
+
+
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    edges = [0, *points, len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(edges) if b > a]
+
+
+@given(st.binary(max_size=3000), st.lists(st.integers(1, 500), max_size=8), st.lists(st.integers()))
+@settings(max_examples=150, deadline=None)
+def test_chunked_framing_roundtrip(body: bytes, chunk_sizes: list[int], cuts: list[int]) -> None:
+    encoded = b""
+    rest = body
+    for size in [*chunk_sizes, len(body) or 1]:
+        piece, rest = rest[:size], rest[size:]
+        if piece:
+            encoded += f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    encoded += b"0\r\n\r\n"
+    wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + encoded
+    assert _parse(_split(wire, cuts)) == (200, body, True)
+
+
+@given(st.binary(max_size=3000), st.lists(st.integers()), st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_content_length_framing_roundtrip(body: bytes, cuts: list[int], close: bool) -> None:
+    head = f"HTTP/1.1 201 Created\r\nContent-Length: {len(body)}\r\n"
+    if close:
+        head += "Connection: close\r\n"
+    wire = head.encode() + b"\r\n" + body
+    assert _parse(_split(wire, cuts)) == (201, body, not close)

@@ -103,11 +103,11 @@ async def _read_to_close(reader: BufferedByteReceiveStream) -> bytes:
             return b"".join(parts)
 
 
-async def _read_response(
-    conn: _Connection, method: str
+async def read_response(
+    reader: BufferedByteReceiveStream, method: str
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
     """Status, headers, body, and whether the connection can be reused."""
-    head = await conn.reader.receive_until(b"\r\n\r\n", _MAX_HEAD_BYTES)
+    head = await reader.receive_until(b"\r\n\r\n", _MAX_HEAD_BYTES)
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
@@ -143,11 +143,11 @@ async def _read_response(
     if method == "HEAD" or status in _NO_BODY_STATUSES or 100 <= status < 200:
         body = b""
     elif chunked:
-        body = await _read_chunked(conn.reader)
+        body = await _read_chunked(reader)
     elif length is not None:
-        body = await conn.reader.receive_exactly(length)
+        body = await reader.receive_exactly(length)
     else:
-        body = await _read_to_close(conn.reader)
+        body = await _read_to_close(reader)
         keep_alive = False
     return status, headers, body, keep_alive
 
@@ -215,7 +215,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 raise httpx.WriteError(f"sending the request failed: {exc!r}") from exc
             try:
                 with anyio.fail_after(read_s):
-                    status, headers, content, reusable = await _read_response(conn, request.method)
+                    status, headers, content, reusable = await read_response(
+                        conn.reader, request.method
+                    )
             except TimeoutError as exc:
                 raise httpx.ReadTimeout("no response within the read timeout") from exc
             except anyio.IncompleteRead as exc:
