@@ -39,11 +39,8 @@ _LOG_TAIL_CHARS = 2000
 
 def local_available() -> bool:
     """True when the ``local`` extra (llama-cpp-python with its server) is installed."""
-    return (
-        importlib.util.find_spec("llama_cpp") is not None
-        and importlib.util.find_spec("uvicorn") is not None
-        and importlib.util.find_spec("sse_starlette") is not None
-    )
+    needed = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "pydantic_settings")
+    return all(importlib.util.find_spec(name) is not None for name in needed)
 
 
 def default_threads() -> int:
