@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
-import math
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Collection, Sequence
@@ -22,7 +23,7 @@ from stepstones.errors import (
     SandboxClosedError,
     SandboxError,
 )
-from stepstones.sandbox._outcome import build_outcome, job_tuple
+from stepstones.sandbox._outcome import build_outcome, check_limits, job_tuple
 from stepstones.sandbox._paths import bootstrap_argv, readable_paths
 from stepstones.sandbox._types import (
     LAYERS,
@@ -40,7 +41,7 @@ __all__ = ["Sandbox", "shared_sandbox"]
 
 def _load_pool_class() -> Any:
     try:
-        from stepstones import _sandbox
+        from stepstones import _sandbox  # noqa: PLC0415 - a missing build is a clear error
     except ImportError as exc:
         raise SandboxError(
             f"the sandbox extension stepstones._sandbox is not built ({exc}); run `make install`"
@@ -49,21 +50,6 @@ def _load_pool_class() -> Any:
     if pool is None:
         raise SandboxError("the sandbox engine is not built yet in stepstones._sandbox")
     return pool
-
-
-def _check_limits(limits: Limits) -> None:
-    checks = (
-        ("wall_time_s", limits.wall_time_s, 0.001),
-        ("cpu_time_s", limits.cpu_time_s, 0.001),
-        ("call_cpu_time_s", limits.call_cpu_time_s, 0.001),
-        ("memory_mib", limits.memory_mib, 16),
-        ("output_kib", limits.output_kib, 1),
-        ("file_size_kib", limits.file_size_kib, 0),
-        ("open_files", limits.open_files, 8),
-    )
-    for name, value, low in checks:
-        if not math.isfinite(value) or value < low:
-            raise ConfigError(f"Limits.{name} must be >= {low}, got {value!r}")
 
 
 class Sandbox:
@@ -101,7 +87,7 @@ class Sandbox:
         if unknown:
             raise ConfigError(f"unknown isolation layers {unknown}; known: {', '.join(LAYERS)}")
         self.limits = limits if limits is not None else Limits()
-        _check_limits(self.limits)
+        check_limits(self.limits)
         self.workers = workers
         self._closed = False
         self._lock = threading.Lock()
@@ -241,8 +227,6 @@ def _same_result(a: Outcome, b: Outcome) -> bool:
 
 
 def _python_executable() -> str:
-    import sys
-
     if not sys.executable:
         raise SandboxError("sys.executable is empty: cannot start the zygote interpreter")
     return sys.executable
@@ -289,8 +273,6 @@ def shared_sandbox() -> Sandbox:
     global _shared  # noqa: PLW0603 - one lazily created process-wide instance
     with _shared_lock:
         if _shared is None or _shared._closed:
-            import atexit
-
             _shared = Sandbox()
             atexit.register(_shared.close)
         return _shared

@@ -73,9 +73,9 @@ def _reset_stdio() -> None:
         errors="backslashreplace",
         line_buffering=True,
     )
-    sys.stdin = sys.__stdin__ = stdin
-    sys.stdout = sys.__stdout__ = stdout
-    sys.stderr = sys.__stderr__ = stderr
+    sys.stdin = sys.__stdin__ = stdin  # type: ignore[misc]
+    sys.stdout = sys.__stdout__ = stdout  # type: ignore[misc]
+    sys.stderr = sys.__stderr__ = stderr  # type: ignore[misc]
 
 
 def _fresh_main() -> types.ModuleType:
@@ -88,10 +88,8 @@ def _fresh_main() -> types.ModuleType:
 
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(BaseException):  # the program may have closed them
             stream.flush()
-        except BaseException:
-            pass
 
 
 def _finish(code: int) -> None:
@@ -106,10 +104,8 @@ def _exit_code(exc: SystemExit) -> int:
         return 0
     if isinstance(code, int):
         return code & 0xFF
-    try:
-        print(code, file=sys.stderr)
-    except BaseException:
-        pass
+    with contextlib.suppress(BaseException):
+        sys.stderr.write(f"{code}\n")
     return 1
 
 
@@ -120,12 +116,10 @@ def _script(source: str) -> None:
     except SystemExit as exc:
         _finish(_exit_code(exc))
     except BaseException as exc:
-        try:
+        with contextlib.suppress(BaseException):  # as Python prints it, minus the harness frame
             traceback.print_exception(
                 type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None
             )
-        except BaseException:
-            pass
         _flush()
         err = getattr(exc, "errno", None)
         _send(b"X", _type_name(exc), _text(exc), str(err) if isinstance(err, int) else "")

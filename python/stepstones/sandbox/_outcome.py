@@ -14,7 +14,7 @@ from typing import Any
 from stepstones.errors import ConfigError
 from stepstones.sandbox._types import Call, CallResult, Job, Limits, Outcome, Script, Status
 
-__all__ = ["build_outcome", "job_tuple"]
+__all__ = ["build_outcome", "check_limits", "job_tuple"]
 
 #: Longest exception message kept in an Outcome (the harness cuts longer ones too).
 _MESSAGE_CHARS = 2000
@@ -24,12 +24,26 @@ _START, _VALUE, _NOT_LITERAL, _EXCEPTION = b"S", b"V", b"N", b"E"
 _LOAD_ERROR, _UNCAUGHT, _DONE = b"L", b"X", b"D"
 
 
+def check_limits(limits: Limits) -> None:
+    """Raise :class:`ConfigError` naming the first limit out of range."""
+    checks = (
+        ("wall_time_s", limits.wall_time_s, 0.001),
+        ("cpu_time_s", limits.cpu_time_s, 0.001),
+        ("call_cpu_time_s", limits.call_cpu_time_s, 0.001),
+        ("memory_mib", limits.memory_mib, 16),
+        ("output_kib", limits.output_kib, 1),
+        ("file_size_kib", limits.file_size_kib, 0),
+        ("open_files", limits.open_files, 8),
+    )
+    for name, value, low in checks:
+        if not math.isfinite(value) or value < low:
+            raise ConfigError(f"Limits.{name} must be >= {low}, got {value!r}")
+
+
 def _limits_of(job: Job, default: Limits) -> Limits:
     limits = job.limits if job.limits is not None else default
     if limits is not default:
-        from stepstones.sandbox._engine import _check_limits
-
-        _check_limits(limits)
+        check_limits(limits)
     return limits
 
 
@@ -51,7 +65,7 @@ def job_tuple(job: Job, default: Limits) -> tuple[Any, ...]:
         function,
         args,
         float(limits.wall_time_s),
-        int(math.ceil(limits.cpu_time_s)),
+        math.ceil(limits.cpu_time_s),
         float(limits.call_cpu_time_s),
         int(limits.memory_mib),
         int(limits.output_kib),

@@ -27,7 +27,7 @@ _SYSTEM_READABLE = (
 
 
 def _extension_path() -> str:
-    from stepstones import _sandbox
+    from stepstones import _sandbox  # noqa: PLC0415 - only when a sandbox starts
 
     path = _sandbox.__file__
     if path is None:  # pragma: no cover - an extension module always has a file

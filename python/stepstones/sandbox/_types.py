@@ -30,7 +30,7 @@ Status = Literal[
     "output_limit",  # stdout+stderr exceeded the cap while being read
     "denied_syscall",  # seccomp refused a syscall (surfaces in Python as PermissionError)
     "signal",  # killed by a signal (e.g. SIGSEGV from ctypes)
-    "sandbox_failure",  # the machinery failed (zygote died, setup step failed): not the code's fault
+    "sandbox_failure",  # the machinery failed (zygote died, setup step failed), not the code
 ]
 
 

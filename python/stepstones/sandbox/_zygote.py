@@ -6,37 +6,98 @@ small), preloads the stdlib modules generated code commonly imports, and enters 
 zygote loop, which returns only inside a forked, locked-down child: that child runs the harness.
 """
 
+import contextlib
+import importlib
 import importlib.machinery
 import importlib.util
 import os
 import sys
+import traceback
+from types import ModuleType
 
 # Imported once here so every forked job gets them for free (copy-on-write).
-PRELOAD = ["abc", "array", "ast", "base64", "binascii", "bisect", "builtins", "calendar", "cmath", "collections", "collections.abc", "contextlib", "copy", "dataclasses", "datetime", "decimal", "difflib", "enum", "fractions", "functools", "hashlib", "heapq", "io", "itertools", "json", "keyword", "math", "numbers", "operator", "pprint", "queue", "random", "re", "statistics", "string", "struct", "textwrap", "time", "traceback", "types", "typing", "unicodedata", "string", "zlib"]
+PRELOAD = [
+    "abc",
+    "array",
+    "ast",
+    "base64",
+    "binascii",
+    "bisect",
+    "calendar",
+    "cmath",
+    "collections",
+    "collections.abc",
+    "contextlib",
+    "copy",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "difflib",
+    "enum",
+    "fractions",
+    "functools",
+    "hashlib",
+    "heapq",
+    "io",
+    "itertools",
+    "json",
+    "keyword",
+    "math",
+    "numbers",
+    "operator",
+    "pprint",
+    "queue",
+    "random",
+    "re",
+    "statistics",
+    "string",
+    "struct",
+    "textwrap",
+    "time",
+    "traceback",
+    "types",
+    "typing",
+    "unicodedata",
+    "zlib",
+]
+
+CONTROL_FD = 3
 
 
-def _load_source(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
+def _load(
+    name: str, path: str, loader: importlib.machinery.ExtensionFileLoader | None
+) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {name} from {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-def main():
-    ext_path, literal_path, harness_path = sys.argv[1:4]
-    loader = importlib.machinery.ExtensionFileLoader("stepstones._sandbox", ext_path)
-    spec = importlib.util.spec_from_file_location("stepstones._sandbox", ext_path, loader=loader)
-    engine = importlib.util.module_from_spec(spec)
-    loader.exec_module(engine)
-    literal = _load_source("_stepstones_literal", literal_path)
-    harness = _load_source("_stepstones_harness", harness_path)
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-    job = engine.zygote_main(3)  # returns only in a job's child, after the recipe
+def _fatal(text: str) -> None:
+    """Tells the parent why startup failed (an E message: u32 len, kind, u64 id, text)."""
+    data = text.encode("utf-8", "replace")[:60000]
+    body = b"E" + bytes(8) + len(data).to_bytes(4, "little") + data
+    with contextlib.suppress(OSError):
+        os.write(CONTROL_FD, len(body).to_bytes(4, "little") + body)
+
+
+def main() -> None:
+    try:
+        ext_path, literal_path, harness_path = sys.argv[1:4]
+        loader = importlib.machinery.ExtensionFileLoader("stepstones._sandbox", ext_path)
+        engine = _load("stepstones._sandbox", ext_path, loader)
+        literal = _load("_stepstones_literal", literal_path, None)
+        harness = _load("_stepstones_harness", harness_path, None)
+        for name in PRELOAD:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+    except BaseException:
+        _fatal("zygote bootstrap failed:\n" + traceback.format_exc())
+        os._exit(1)
+    job = engine.zygote_main(CONTROL_FD)  # returns only in a job's child, after the recipe
     harness.run(job, literal)
     os._exit(70)
 

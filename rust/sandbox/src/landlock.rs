@@ -153,6 +153,7 @@ impl Ruleset {
         }
         // SAFETY: we own the fd just opened.
         let dir = unsafe { OwnedFd::from_raw_fd(dir) };
+        // SAFETY: an all-zero stat is a valid value to be overwritten by fstat.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: st is a valid out-buffer for fstat.
         if unsafe { libc::fstat(dir.as_raw_fd(), &raw mut st) } != 0 {
@@ -187,7 +188,7 @@ impl Ruleset {
     /// Moves the ruleset fd above the child's fixed fd numbers.
     pub fn into_high(self) -> Result<Self> {
         Ok(Self {
-            fd: crate::fds::move_high(self.fd)?,
+            fd: crate::fds::move_high(&self.fd)?,
         })
     }
 

@@ -1,4 +1,4 @@
-//! The parent side: starts zygotes without forking the caller (posix_spawn), hands them jobs,
+//! The parent side: starts zygotes without forking the caller (`posix_spawn`), hands them jobs,
 //! replaces dead ones, and runs batches over all of them in parallel threads.
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -100,7 +100,7 @@ impl Spawner {
         })?;
         let (parent_end, child_end) = UnixStream::pair().map_err(Error::SocketPair)?;
         // A child end at fd 3 would keep CLOEXEC through dup2(3, 3): move it higher.
-        let child_fd = crate::fds::move_high(OwnedFd::from(child_end))?;
+        let child_fd = crate::fds::move_high(&OwnedFd::from(child_end))?;
         let mut argv = vec![self.python.clone()];
         argv.extend(self.argv.iter().cloned());
         let env = vec![
@@ -206,8 +206,8 @@ fn posix_spawn(python: &str, argv: &[String], env: &[String], ctrl: i32) -> Resu
         libc::posix_spawnattr_setsigdefault(&raw mut attr, &raw const all);
         // A new session: terminal signals (Ctrl-C) go to the caller, not to the zygotes.
         let flags = i32::from(libc::POSIX_SPAWN_SETSID)
-            | i32::from(libc::POSIX_SPAWN_SETSIGMASK)
-            | i32::from(libc::POSIX_SPAWN_SETSIGDEF);
+            | libc::POSIX_SPAWN_SETSIGMASK
+            | libc::POSIX_SPAWN_SETSIGDEF;
         libc::posix_spawnattr_setflags(&raw mut attr, flags as libc::c_short);
         let rc = libc::posix_spawn(
             &raw mut pid,
@@ -322,16 +322,21 @@ impl Pool {
                 return RawResult::failed(format!("no zygote available: {e}"));
             }
         }
+        let msg = job.encode(job_id);
+        // A zygote that died while idle fails the send: the job never started, so replace the
+        // zygote and send it again (once).
+        let mut sent = Self::send(slot, &msg);
+        if sent.is_err() {
+            if let Some(dead) = guard.take() {
+                dead.stop(false);
+            }
+            if let Err(e) = self.respawn(slot, &mut guard) {
+                return RawResult::failed(format!("no zygote available: {e}"));
+            }
+            sent = Self::send(slot, &msg);
+        }
         let Some(z) = guard.as_mut() else {
             return RawResult::failed("no zygote available");
-        };
-        let msg = job.encode(job_id);
-        let sent = {
-            let mut w = lock(&slot.writer);
-            match w.as_mut() {
-                Some(w) => wire::write_message(w, &msg),
-                None => Err(std::io::Error::other("no control socket")),
-            }
         };
         let wait = Duration::from_micros(job.wall_time_us) + REPLY_SLACK;
         let _ = z.stream.set_read_timeout(Some(wait));
@@ -368,6 +373,13 @@ impl Pool {
                     "the sandbox zygote (pid {pid}) {why} while running this job; it was replaced"
                 ))
             }
+        }
+    }
+
+    fn send(slot: &Slot, msg: &[u8]) -> std::io::Result<()> {
+        match lock(&slot.writer).as_mut() {
+            Some(w) => wire::write_message(w, msg),
+            None => Err(std::io::Error::other("no control socket")),
         }
     }
 

@@ -13,8 +13,8 @@ fn to_py(e: &Error) -> PyErr {
     PyOSError::new_err(e.to_string())
 }
 
-/// (kind, source, stdin, function, args, wall_time_s, cpu_time_s, call_cpu_time_s,
-///  memory_mib, output_kib, file_size_kib, open_files)
+/// `(kind, source, stdin, function, args, wall_time_s, cpu_time_s, call_cpu_time_s,
+/// memory_mib, output_kib, file_size_kib, open_files)`
 type JobTuple = (
     u8,
     String,

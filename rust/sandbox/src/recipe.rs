@@ -81,7 +81,7 @@ fn check(step: Step, ok: bool) -> Result<(), (Step, i32)> {
 /// Must be called only in a single-threaded child right after `fork`; fds in `plan` must be
 /// valid. Afterwards the process is locked down for good.
 pub unsafe fn apply(plan: &Plan<'_>) -> Result<(), (Step, i32)> {
-    // SAFETY (whole body): raw syscalls on prepared, valid arguments in the child.
+    // SAFETY: raw syscalls on prepared, valid arguments, in the single-threaded child.
     unsafe {
         // 1. Own process group, so the supervisor can kill the whole tree with one signal.
         check(Step::ProcessGroup, libc::setpgid(0, 0) == 0)?;
@@ -214,6 +214,7 @@ mod tests {
             no_new_privs: true,
             filters: Some(&filters),
         };
+        // SAFETY: apply runs in the forked, single-threaded test child.
         let status = in_child(|| match unsafe { apply(&plan) } {
             Ok(()) => 0,
             Err((step, e)) => {

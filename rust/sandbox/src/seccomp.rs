@@ -565,7 +565,7 @@ pub fn name_of(nr: i64) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Runs `f` in a forked child (tests must not lock down the test runner) and returns its

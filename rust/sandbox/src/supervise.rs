@@ -118,7 +118,7 @@ pub fn supervise(w: &Watch, control: &mut dyn Control, started: Instant) -> RawR
                 kill_tree(w.pid);
                 killed = true;
             } else {
-                timeout = timeout.min(w.call_cpu - used + Duration::from_millis(1));
+                timeout = timeout.min(w.call_cpu.saturating_sub(used) + Duration::from_millis(1));
             }
         }
         if killed {
@@ -231,6 +231,7 @@ fn reaped_or_exited(pid: libc::pid_t, have_pidfd: bool) -> bool {
     if have_pidfd {
         return true; // the pidfd became readable: the process exited
     }
+    // SAFETY: an all-zero siginfo is a valid value to be overwritten by waitid.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: peek at the child's state without reaping it.
     let rc = unsafe {

@@ -18,7 +18,7 @@ use crate::wire::{self, JobSpec, RawResult, ZygoteConfig};
 /// The uid/gid jobs run as when the zygote is root ("nobody" on most systems).
 pub const JOB_UID: libc::uid_t = 65534;
 
-/// Python's fork hooks (PyOS_BeforeFork & co.), or no-ops in Rust tests.
+/// Python's fork hooks (`PyOS_BeforeFork` & co.), or no-ops in Rust tests.
 pub struct Hooks {
     pub before: fn(),
     pub parent: fn(),
@@ -89,7 +89,7 @@ impl Zygote {
             return Err(Error::last("open(/dev/null)"));
         }
         // SAFETY: the kernel just gave us this fd.
-        let devnull = fds::move_high(unsafe { OwnedFd::from_raw_fd(devnull) })?;
+        let devnull = fds::move_high(&unsafe { OwnedFd::from_raw_fd(devnull) })?;
         let (entered, mut report) = namespaces::enter(&cfg.disabled, root);
         if entered.pid {
             Self::become_pid_one(&mut ctrl, hooks)?;
@@ -395,12 +395,11 @@ struct CancelWatch<'a> {
 
 impl Control for CancelWatch<'_> {
     fn should_cancel(&mut self) -> bool {
-        match wire::read_message(self.ctrl) {
-            Ok(Some(m)) => m.kind == wire::CANCEL && m.job_id == self.job_id,
-            Ok(None) | Err(_) => {
-                self.orphaned = true; // the parent is gone: stop the job
-                true
-            }
+        if let Ok(Some(m)) = wire::read_message(self.ctrl) {
+            m.kind == wire::CANCEL && m.job_id == self.job_id
+        } else {
+            self.orphaned = true; // the parent is gone: stop the job
+            true
         }
     }
     fn fd(&self) -> RawFd {
