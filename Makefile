@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev
+# dev: test/lint tools; local: the embedded llama.cpp model; parquet: verl exports; ray: scale-out.
+EXTRAS ?= dev,local,parquet,ray
+# llama-cpp-python compiles llama.cpp: build it portable (no -march=native) so a cached wheel runs anywhere.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 .PHONY: install test test-python test-rust lint bench demo clean
 
