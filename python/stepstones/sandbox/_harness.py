@@ -1,9 +1,11 @@
-"""The harness every sandboxed child runs after the Rust recipe locked it down (stdlib only).
+"""The Python half of the harness every sandboxed child runs after the Rust recipe (stdlib only).
 
 Loaded by file path inside the zygote (not through the ``stepstones`` package, to keep the
-zygote small). On entry the child has: fd 0 = the job's stdin, fds 1/2 = capped pipes, fd 3 =
-the result channel that only the harness writes, and nothing else. Results travel on fd 3 as
-length-framed records: u32 little-endian length, one tag byte, NUL-separated UTF-8 fields:
+zygote small). The Rust engine drives the job: it calls these functions and itself writes every
+result frame on the channel (fd 3), each carrying a per-job random token that lives only in Rust
+memory. Nothing here writes to the channel, so neither the program's prints, nor its exits, nor
+raw writes to fd 3 (which lack the token and are dropped) can forge a result. Frames, for the
+record (tag, then NUL-separated UTF-8 fields):
 
     S index                      a call starts (the supervisor starts its per-call CPU budget)
     V index value cpu_s          a call returned; value is the canonical literal text
@@ -12,9 +14,6 @@ length-framed records: u32 little-endian length, one tag byte, NUL-separated UTF
     L type message               the source failed to load (call mode)
     X type message errno         the script died of an uncaught exception
     D exit_code                  the harness finished normally
-
-Nothing the program prints reaches fd 3, and exiting early (``sys.exit``, ``os._exit``) only
-means later records are missing, which the parent reads as calls that did not run.
 """
 
 from __future__ import annotations
@@ -22,40 +21,27 @@ from __future__ import annotations
 import builtins
 import contextlib
 import io
-import os
 import sys
 import time
 import traceback
 import types
+from collections.abc import Callable
 from typing import Any
 
-CHANNEL_FD = 3
 _MESSAGE_CHARS = 2000
 _kept: list[Any] = []  # the zygote's stdio objects: kept alive so they never close fds 0-2
-
-
-def _send(tag: bytes, *fields: str) -> None:
-    payload = tag + b"\0".join(
-        f.replace("\0", "\\0").encode("utf-8", "backslashreplace") for f in fields
-    )
-    view = memoryview(len(payload).to_bytes(4, "little") + payload)
-    while view:
-        view = view[os.write(CHANNEL_FD, view) :]
 
 
 def _text(exc: BaseException) -> str:
     try:
         text = str(exc)
-    except BaseException:
+    except BaseException:  # a hostile __str__ must not break the harness
         text = "<unprintable>"
     return text[:_MESSAGE_CHARS]
 
 
-def _type_name(exc: BaseException) -> str:
-    return type(exc).__name__
-
-
-def _reset_stdio() -> None:
+def prepare() -> None:
+    """Fresh stdio objects on fds 0-2 (the zygote's would buffer into the wrong place)."""
     _kept.extend((sys.stdin, sys.stdout, sys.stderr))
     stdin = io.TextIOWrapper(
         io.BufferedReader(io.FileIO(0, "r", closefd=False)),
@@ -78,24 +64,19 @@ def _reset_stdio() -> None:
     sys.stderr = sys.__stderr__ = stderr  # type: ignore[misc]
 
 
+def flush() -> None:
+    """Flush what the program printed (it may have closed or replaced the streams)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+
+
 def _fresh_main() -> types.ModuleType:
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = main
     sys.argv = ["main.py"]
     return main
-
-
-def _flush() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(BaseException):  # the program may have closed them
-            stream.flush()
-
-
-def _finish(code: int) -> None:
-    _flush()
-    _send(b"D", str(code))
-    os._exit(code)
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -109,67 +90,53 @@ def _exit_code(exc: SystemExit) -> int:
     return 1
 
 
-def _script(source: str) -> None:
+def run_script(source: str) -> tuple[int, tuple[str, str, str] | None]:
+    """Run ``source`` as ``__main__``; return the exit code and the uncaught exception (type,
+    message, errno text) if it died of one."""
     main = _fresh_main()
     try:
         exec(compile(source, "main.py", "exec"), main.__dict__)
     except SystemExit as exc:
-        _finish(_exit_code(exc))
-    except BaseException as exc:
+        return _exit_code(exc), None
+    except BaseException as exc:  # reported as data
         with contextlib.suppress(BaseException):  # as Python prints it, minus the harness frame
             traceback.print_exception(
                 type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None
             )
-        _flush()
         err = getattr(exc, "errno", None)
-        _send(b"X", _type_name(exc), _text(exc), str(err) if isinstance(err, int) else "")
-        _finish(1)
-    _finish(0)
+        return 1, (type(exc).__name__, _text(exc), str(err) if isinstance(err, int) else "")
+    return 0, None
 
 
-def _calls(source: str, function: str, args: list[str], literal: Any) -> None:
+def load(source: str, function: str) -> tuple[Callable[..., Any] | None, str, str]:
+    """Exec ``source`` and find ``function``: ``(fn, "", "")`` or ``(None, type, message)``."""
     main = _fresh_main()
     try:
         exec(compile(source, "main.py", "exec"), main.__dict__)
-        fn = main.__dict__.get(function)
-        if fn is None:
-            raise NameError(f"name {function!r} is not defined")
-        if not callable(fn):
-            raise TypeError(f"{function!r} is not callable")
-    except BaseException as exc:
-        _flush()
-        _send(b"L", _type_name(exc), _text(exc))
-        _finish(1)
-        return
+    except BaseException as exc:  # SystemExit included: reported as data
+        return None, type(exc).__name__, _text(exc)
+    fn = main.__dict__.get(function)
+    if fn is None:
+        return None, "NameError", f"name {function!r} is not defined"
+    if not callable(fn):
+        return None, "TypeError", f"{function!r} is not callable"
+    return fn, "", ""
+
+
+def call(fn: Callable[..., Any], text: str, literal: Any) -> tuple[str, list[str]]:
+    """One call on a literal argument list: ``(tag, fields)`` of its result frame."""
     clock = time.process_time
-    for index, text in enumerate(args):
-        _send(b"S", str(index))
-        start = clock()
-        try:
-            a, kw = literal.parse_args(text)
-            value = fn(*a, **kw)
-        except BaseException as exc:
-            _send(b"E", str(index), _type_name(exc), _text(exc), repr(clock() - start))
-            continue
-        try:
-            dumped = literal.dump(value)
-        except BaseException:
-            _send(b"N", str(index), repr(clock() - start))
-        else:
-            _send(b"V", str(index), dumped, repr(clock() - start))
-    _finish(0)
-
-
-def run(job: tuple[int, str, str, list[str]], literal: Any) -> None:
-    """Run one job in the locked-down child; never returns (the process exits)."""
-    kind, source, function, args = job
+    start = clock()
     try:
-        _reset_stdio()
-        if kind == 0:
-            _script(source)
-        else:
-            _calls(source, function, args, literal)
-    except BaseException:
-        with contextlib.suppress(BaseException):
-            os.write(2, traceback.format_exc().encode("utf-8", "replace"))
-    os._exit(70)  # only reached if the harness itself broke: no D record, so not "ok"
+        a, kw = literal.parse_args(text)
+        value = fn(*a, **kw)
+    except BaseException as exc:  # SystemExit/KeyboardInterrupt included
+        return "E", [type(exc).__name__, _text(exc), repr(clock() - start)]
+    spent = repr(clock() - start)
+    try:
+        dumped = literal.dump(value)
+    except BaseException:  # not a literal, or a hostile __repr__
+        return "N", [spent]
+    if not isinstance(dumped, str):  # the program replaced the codec: not a literal
+        return "N", [spent]
+    return "V", [dumped, spent]

@@ -97,9 +97,9 @@ def main() -> None:
     except BaseException:
         _fatal("zygote bootstrap failed:\n" + traceback.format_exc())
         os._exit(1)
-    job = engine.zygote_main(CONTROL_FD)  # returns only in a job's child, after the recipe
-    harness.run(job, literal)
-    os._exit(70)
+    # Never returns: jobs' children run the harness from inside and exit there.
+    engine.zygote_main(CONTROL_FD, harness, literal)
+    os._exit(1)
 
 
 main()

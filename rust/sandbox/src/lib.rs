@@ -2,6 +2,7 @@
 //!
 //! One module per mechanism; `zygote` strings them together, `pool` is the parent side, and
 //! `python` is the only place that knows about Python.
+pub mod channel;
 pub mod error;
 pub mod fds;
 pub mod landlock;

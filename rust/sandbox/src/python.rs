@@ -4,7 +4,9 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyFloat, PyTuple};
 
+use crate::channel::{self, Token};
 use crate::error::Error;
+use crate::fds::CHILD_CHANNEL_FD;
 use crate::pool;
 use crate::wire::{JobSpec, RawResult};
 use crate::zygote::{Forked, Hooks, Zygote};
@@ -192,10 +194,19 @@ const PY_HOOKS: Hooks = Hooks {
     child: after_fork_child,
 };
 
-/// The zygote loop on control fd `ctrl_fd`. Returns only in a job's locked-down child, with
-/// the job as `(kind, source, function, args, scratch_dir)` for the harness.
+/// The zygote loop on control fd `ctrl_fd`. Never returns normally: the zygote exits when
+/// the parent closes the socket, and each job's child runs the harness and exits.
+///
+/// `harness` is the stdlib-only harness module (`prepare`, `run_script`, `load`, `call`,
+/// `flush`); `literal` is `stepstones._literal`. The child drives them from Rust and writes
+/// every result frame itself, signed with the job's token.
 #[pyfunction]
-fn zygote_main(py: Python<'_>, ctrl_fd: i32) -> PyResult<Bound<'_, PyTuple>> {
+fn zygote_main(
+    py: Python<'_>,
+    ctrl_fd: i32,
+    harness: &Bound<'_, PyAny>,
+    literal: &Bound<'_, PyAny>,
+) -> PyResult<()> {
     let mut z = match Zygote::start(ctrl_fd, &PY_HOOKS) {
         Ok(z) => z,
         Err(e) => {
@@ -208,20 +219,15 @@ fn zygote_main(py: Python<'_>, ctrl_fd: i32) -> PyResult<Bound<'_, PyTuple>> {
             // SAFETY: the parent is gone; leave at once without Python finalisation.
             unsafe { libc::_exit(0) };
         };
-        // Built before fork so the child only returns it.
-        let args = (
-            job.kind,
-            job.source.as_str(),
-            job.function.as_str(),
-            job.args.clone(),
-        )
-            .into_pyobject(py)?;
         match z.run(job_id, &job, &PY_HOOKS) {
-            Ok(Forked::Child) => {
+            Ok(Forked::Child(token)) => {
                 // The zygote's fds (control socket at 3, ruleset) are closed or reused in the
                 // child: forget them instead of closing numbers that now mean something else.
                 std::mem::forget(z);
-                return Ok(args);
+                let code = run_child(py, harness, literal, &job, &token).unwrap_or(70);
+                // SAFETY: the job is over; leave without finalisation (no atexit, no flushing
+                // of the zygote's own objects).
+                unsafe { libc::_exit(code) };
             }
             Ok(Forked::Parent(res)) => {
                 let sent = z.send_result(job_id, &res);
@@ -239,6 +245,60 @@ fn zygote_main(py: Python<'_>, ctrl_fd: i32) -> PyResult<Bound<'_, PyTuple>> {
             }
         }
     }
+}
+
+/// Runs one job in the locked-down child; returns the exit code. An `Err` means the harness
+/// itself was broken (e.g. by the program): no `D` frame is written, so the job is not "ok".
+fn run_child(
+    py: Python<'_>,
+    harness: &Bound<'_, PyAny>,
+    literal: &Bound<'_, PyAny>,
+    job: &JobSpec,
+    token: &Token,
+) -> PyResult<i32> {
+    let emit = |tag: u8, fields: &[&str]| {
+        channel::write_all(CHILD_CHANNEL_FD, &channel::frame(token, tag, fields));
+    };
+    harness.call_method0("prepare")?;
+    if job.kind == 0 {
+        let (code, uncaught): (i32, Option<(String, String, String)>) = harness
+            .call_method1("run_script", (job.source.as_str(),))?
+            .extract()?;
+        harness.call_method0("flush")?;
+        if let Some((kind, message, errno)) = uncaught {
+            emit(b'X', &[&kind, &message, &errno]);
+        }
+        emit(b'D', &[&code.to_string()]);
+        return Ok(code);
+    }
+    let (function, kind, message): (Bound<'_, PyAny>, String, String) = harness
+        .call_method1("load", (job.source.as_str(), job.function.as_str()))?
+        .extract()?;
+    if function.is_none() {
+        harness.call_method0("flush")?;
+        emit(b'L', &[&kind, &message]);
+        emit(b'D', &["1"]);
+        return Ok(1);
+    }
+    for (index, text) in job.args.iter().enumerate() {
+        let index = index.to_string();
+        emit(b'S', &[&index]);
+        let (tag, fields): (String, Vec<String>) = harness
+            .call_method1("call", (&function, text.as_str(), literal))?
+            .extract()?;
+        let tag = match tag.as_str() {
+            "V" => b'V',
+            "N" => b'N',
+            _ => b'E',
+        };
+        let mut all: Vec<&str> = vec![&index];
+        all.extend(fields.iter().map(String::as_str));
+        emit(tag, &all);
+    }
+    harness.call_method0("flush")?;
+    emit(b'D', &["0"]);
+    let _ = py;
+    Ok(0)
 }
 
 #[pymodule]

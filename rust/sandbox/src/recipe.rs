@@ -7,6 +7,7 @@
 use std::ffi::CStr;
 use std::os::fd::RawFd;
 
+use crate::channel::{Token, TOKEN_LEN};
 use crate::fds::{close_from, CHILD_CHANNEL_FD, CHILD_RULESET_FD};
 use crate::landlock;
 use crate::limits::{self, errno, Rlimit};
@@ -171,15 +172,16 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Reports a failed step on the channel as a binary `F` frame (raw write; child side).
-pub fn report_failure(channel: RawFd, step: Step, err: i32) {
-    let mut frame = [0u8; 13];
-    frame[..4].copy_from_slice(&9u32.to_le_bytes());
+/// Reports a failed step on the channel as an authenticated binary `F` frame: `step u32 |
+/// errno i32` after the token (raw write from a stack buffer; child side).
+pub fn report_failure(channel: RawFd, token: &Token, step: Step, err: i32) {
+    let mut frame = [0u8; 4 + 1 + TOKEN_LEN + 8];
+    frame[..4].copy_from_slice(&((1 + TOKEN_LEN + 8) as u32).to_le_bytes());
     frame[4] = b'F';
-    frame[5..9].copy_from_slice(&(step as u32).to_le_bytes());
-    frame[9..13].copy_from_slice(&err.to_le_bytes());
-    // SAFETY: writing a stack buffer to an fd that is open (the channel).
-    unsafe { libc::write(channel, frame.as_ptr().cast(), frame.len()) };
+    frame[5..5 + TOKEN_LEN].copy_from_slice(token);
+    frame[5 + TOKEN_LEN..9 + TOKEN_LEN].copy_from_slice(&(step as u32).to_le_bytes());
+    frame[9 + TOKEN_LEN..].copy_from_slice(&err.to_le_bytes());
+    crate::channel::write_all(channel, &frame);
 }
 
 #[cfg(test)]
@@ -218,22 +220,19 @@ mod tests {
         let status = in_child(|| match unsafe { apply(&plan) } {
             Ok(()) => 0,
             Err((step, e)) => {
-                report_failure(CHILD_CHANNEL_FD, step, e);
+                report_failure(CHILD_CHANNEL_FD, &[7; TOKEN_LEN], step, e);
                 1
             }
         });
         assert_eq!(libc::WEXITSTATUS(status), 1);
         let mut buf = Vec::new();
         crate::fds::drain(chan.read.as_raw_fd(), &mut buf, 100);
-        assert_eq!(buf.len(), 13);
-        assert_eq!(buf[4], b'F');
-        assert_eq!(
-            u32::from_le_bytes(buf[5..9].try_into().unwrap()),
-            Step::ScratchCwd as u32
+        let detail = crate::zygote::setup_failure(&buf, &[7; TOKEN_LEN]).unwrap();
+        assert!(detail.contains("scratch directory as cwd"), "{detail}");
+        assert!(
+            detail.contains(&format!("errno {}", libc::ENOENT)),
+            "{detail}"
         );
-        assert_eq!(
-            i32::from_le_bytes(buf[9..13].try_into().unwrap()),
-            libc::ENOENT
-        );
+        assert!(crate::zygote::setup_failure(&buf, &[8; TOKEN_LEN]).is_none());
     }
 }

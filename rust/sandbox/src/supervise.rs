@@ -2,6 +2,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use crate::channel::{Token, TOKEN_LEN};
 use crate::fds::drain;
 use crate::wire::RawResult;
 
@@ -17,6 +18,7 @@ pub struct Watch {
     pub wall: Duration,
     pub call_cpu: Duration,
     pub output_cap: usize,
+    pub token: Token,
 }
 
 /// What may interrupt a job from the zygote's control socket.
@@ -57,32 +59,40 @@ fn child_cpu(clock: Option<libc::clockid_t>) -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// Tracks `S`/`V`/`N`/`E` frames of the harness channel to know whether a call is running.
+/// Tracks authentic `S`/`V`/`N`/`E` frames of the harness channel: is a call running?
 #[derive(Default)]
 struct Frames {
     parsed: usize,
     in_call: bool,
+    broken: bool,
 }
 
 impl Frames {
-    /// Parses new complete frames; true when a call started among them.
-    fn scan(&mut self, buf: &[u8]) -> bool {
+    /// Parses new complete frames; true when a call started among them. Frames without the
+    /// job's token (written by the program itself) are ignored.
+    fn scan(&mut self, buf: &[u8], token: &Token) -> bool {
         let mut started = false;
-        while buf.len() >= self.parsed + 5 {
-            let len_bytes: [u8; 4] = buf[self.parsed..self.parsed + 4]
-                .try_into()
-                .unwrap_or([0; 4]);
-            let len = u32::from_le_bytes(len_bytes) as usize;
-            if len == 0 || buf.len() < self.parsed + 4 + len {
-                return started;
+        while !self.broken {
+            let Some(head) = buf.get(self.parsed..self.parsed + 4) else {
+                break;
+            };
+            let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            if len < 1 + TOKEN_LEN {
+                self.broken = true; // misaligned garbage: later frames cannot be trusted
+                break;
             }
-            match buf[self.parsed + 4] {
-                b'S' => {
-                    self.in_call = true;
-                    started = true;
+            let Some(body) = buf.get(self.parsed + 4..self.parsed + 4 + len) else {
+                break;
+            };
+            if &body[1..=TOKEN_LEN] == token {
+                match body[0] {
+                    b'S' => {
+                        self.in_call = true;
+                        started = true;
+                    }
+                    b'V' | b'N' | b'E' => self.in_call = false,
+                    _ => {}
                 }
-                b'V' | b'N' | b'E' => self.in_call = false,
-                _ => {}
             }
             self.parsed += 4 + len;
         }
@@ -177,7 +187,7 @@ pub fn supervise(w: &Watch, control: &mut dyn Control, started: Instant) -> RawR
         if fds[3].revents != 0 {
             let (eof, over) = drain(w.channel.as_raw_fd(), &mut res.channel, CHANNEL_CAP);
             chan_open = !eof;
-            if frames.scan(&res.channel) {
+            if frames.scan(&res.channel, &w.token) {
                 call_started_cpu = child_cpu(clock);
             }
             if over {

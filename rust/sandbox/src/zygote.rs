@@ -5,6 +5,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use crate::channel::{self, Token};
 use crate::error::{Error, Result};
 use crate::fds::{self, Pipe, CHILD_CHANNEL_FD};
 use crate::landlock::{self, Ruleset};
@@ -35,8 +36,8 @@ impl Hooks {
 
 /// The result of forking for a job.
 pub enum Forked {
-    /// We are the locked-down child: run the harness, then exit.
-    Child,
+    /// We are the locked-down child: run the harness (signing frames with the token), exit.
+    Child(Token),
     /// We are the zygote: the job is over.
     Parent(RawResult),
 }
@@ -309,6 +310,7 @@ impl Zygote {
     /// in the zygote, supervises the child and returns its facts.
     pub fn run(&mut self, job_id: u64, job: &JobSpec, hooks: &Hooks) -> Result<Forked> {
         self.clean_scratch();
+        let token = channel::new_token().ok_or(Error::last("getrandom(job token)"))?;
         let out = Pipe::new()?;
         let err = Pipe::new()?;
         let chan = Pipe::new()?;
@@ -346,7 +348,7 @@ impl Zygote {
                     // The recipe already closed or moved these fds; dropping them here would
                     // close whatever now has their numbers (the channel at fd 3).
                     std::mem::forget((out, err, chan, stdin));
-                    Ok(Forked::Child)
+                    Ok(Forked::Child(token))
                 }
                 Err((step, e)) => {
                     let fd = if (step as u32) > (Step::Channel as u32) {
@@ -354,7 +356,7 @@ impl Zygote {
                     } else {
                         plan.channel
                     };
-                    recipe::report_failure(fd, step, e);
+                    recipe::report_failure(fd, &token, step, e);
                     // SAFETY: leave without running any destructor of the zygote's state.
                     unsafe { libc::_exit(127) }
                 }
@@ -373,6 +375,7 @@ impl Zygote {
             wall: Duration::from_micros(job.wall_time_us),
             call_cpu: Duration::from_micros(job.call_cpu_time_us),
             output_cap: usize::try_from(job.output_bytes).unwrap_or(usize::MAX),
+            token,
         };
         let mut control = CancelWatch {
             ctrl: &mut self.ctrl,
@@ -381,7 +384,8 @@ impl Zygote {
         };
         let mut res = supervise::supervise(&watch, &mut control, started);
         self.orphaned = control.orphaned;
-        res.failure = setup_failure(&res.channel);
+        res.failure = setup_failure(&res.channel, &token);
+        res.channel = channel::authentic(&res.channel, &token);
         Ok(Forked::Parent(res))
     }
 }
@@ -407,13 +411,11 @@ impl Control for CancelWatch<'_> {
     }
 }
 
-/// A child setup failure reported on the channel as an `F` frame, as a sentence.
-pub fn setup_failure(channel: &[u8]) -> Option<String> {
-    if channel.len() < 13 || channel[4] != b'F' {
-        return None;
-    }
-    let step = u32::from_le_bytes(channel[5..9].try_into().ok()?);
-    let err = i32::from_le_bytes(channel[9..13].try_into().ok()?);
+/// A child setup failure reported on the channel as an authentic `F` frame, as a sentence.
+pub fn setup_failure(buf: &[u8], token: &Token) -> Option<String> {
+    let (_, _, payload) = channel::frames(buf).find(|(tag, t, _)| *tag == b'F' && *t == token)?;
+    let step = u32::from_le_bytes(payload.get(..4)?.try_into().ok()?);
+    let err = i32::from_le_bytes(payload.get(4..8)?.try_into().ok()?);
     Some(format!(
         "child setup step '{}' failed: {} (errno {err})",
         Step::name(step),
