@@ -1,0 +1,61 @@
+"""A scripted teacher and student served by stepstones.testing's loopback server (a protocol
+fixture: it plays replies, it is not a model).
+
+The teacher writes deduction problems ``def f(x): return x + K`` with a new K per request, so
+every problem is distinct; the student answers right for half of its samples. Replies can be
+delayed to keep chains in flight (for kill tests and the benchmark).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+from stepstones.pipeline import Config, SamplingConfig
+from stepstones.records import Seed, content_hash
+from stepstones.testing import Reply, completion
+
+#: Small settings: M=4, two turns per chain (every scripted problem lands at p = 0.5).
+CONFIG = Config(
+    samples=4,
+    max_turns=2,
+    teacher_sampling=SamplingConfig(max_tokens=256),
+    student_sampling=SamplingConfig(max_tokens=64),
+)
+
+
+def problem_reply(k: int) -> str:
+    inputs = "\n".join(f"```input\n{i}\n```" for i in range(1, 6))
+    return f"Here.\n```python\ndef f(x):\n    return x + {k}\n```\n{inputs}\n"
+
+
+class Play:
+    """The handler: ``async with ScriptedLLMServer(Play()) as srv``. Models "teacher" and
+    "student" tell the roles apart."""
+
+    def __init__(self, *, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self._k = itertools.count(1)
+        self.teacher_calls = 0
+        self.student_calls = 0
+
+    def __call__(self, body: dict[str, Any]) -> dict[str, Any] | Reply:
+        if body["model"] == "teacher":
+            self.teacher_calls += 1
+            reply = completion([problem_reply(next(self._k))])
+        else:
+            self.student_calls += 1
+            prompt = body["messages"][-1]["content"]
+            k = int(re.search(r"return x \+ (\d+)", prompt).group(1))  # type: ignore[union-attr]
+            n = int(body.get("n", 1))
+            reply = completion([f"```output\n{1 + k if i % 2 == 0 else -1}\n```" for i in range(n)])
+        return Reply(body=reply, delay_s=self.delay_s) if self.delay_s else reply
+
+
+def seeds(n: int) -> list[Seed]:
+    out = []
+    for i in range(n):
+        text = f"def g{i}(x):\n    return x * {i} + 1\n"
+        out.append(Seed(id=content_hash(text), text=text, source="t.py", start_line=1, end_line=2))
+    return out

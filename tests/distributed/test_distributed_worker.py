@@ -1,0 +1,77 @@
+"""The generation actor's logic without Ray: the same class, called in this event loop,
+against the scripted server on loopback and the real sandbox."""
+
+from __future__ import annotations
+
+import pytest
+from _distributed_play import CONFIG, Play, seeds
+
+from stepstones.distributed import GenerationWorker, WorkerSpec, shard_of
+from stepstones.distributed._worker import decode_chain, decode_job, encode_job
+from stepstones.errors import ConfigError, SandboxClosedError
+from stepstones.llm import Endpoint
+from stepstones.pipeline import Job, chain_id
+from stepstones.testing import ScriptedLLMServer
+
+
+def spec(url: str, **changes: object) -> WorkerSpec:
+    fields: dict[str, object] = {
+        "teacher": Endpoint(base_url=url, model="teacher"),
+        "student": Endpoint(base_url=url, model="student"),
+        "config": CONFIG,
+        "envs": ("deduction",),
+        "sandbox_workers": 1,
+    }
+    fields.update(changes)
+    return WorkerSpec(**fields)  # type: ignore[arg-type]
+
+
+def test_job_round_trip() -> None:
+    job = Job(seed=seeds(1)[0], env="abduction", mode="top_down")
+    assert decode_job(encode_job(job)) == job
+
+
+def test_shard_is_stable_and_spreads() -> None:
+    ids = [chain_id(s, "deduction", "adaptive", CONFIG) for s in seeds(200)]
+    shards = [shard_of(i, 4) for i in ids]
+    assert shards == [shard_of(i, 4) for i in ids]
+    assert all(25 <= shards.count(k) <= 75 for k in range(4)), shards
+    assert shard_of("x", 1) == 0
+    with pytest.raises(ConfigError, match="shards must be >= 1, got 0"):
+        shard_of("x", 0)
+
+
+def test_spec_rejects_bad_settings() -> None:
+    with pytest.raises(ConfigError, match="envs must name at least one"):
+        spec("http://127.0.0.1:1/v1", envs=())
+    with pytest.raises(ConfigError, match="sandbox_workers must be >= 1, got 0"):
+        spec("http://127.0.0.1:1/v1", sandbox_workers=0)
+
+
+@pytest.mark.anyio
+async def test_worker_grows_a_chain_and_closes() -> None:
+    play = Play()
+    async with ScriptedLLMServer(play) as srv:
+        worker = GenerationWorker(spec(srv.base_url))
+        report = await worker.ready()
+        assert "seccomp" in report or "isolation" in report
+        seed = seeds(1)[0]
+        chain = decode_chain(await worker.grow(encode_job(Job(seed, "deduction", "adaptive"))))
+        await worker.close()
+    assert chain.id == chain_id(seed, "deduction", "adaptive", CONFIG)
+    assert len(chain.turns) == CONFIG.max_turns
+    assert [p.pass_rate for p in chain.problems] == [0.5, 0.5], [t.rejection for t in chain.turns]
+    assert play.teacher_calls == 2 and play.student_calls == 2
+    with pytest.raises(SandboxClosedError, match="closed"):
+        await worker.grow(encode_job(Job(seed, "deduction", "adaptive")))
+
+
+@pytest.mark.anyio
+async def test_worker_refuses_an_environment_it_was_not_given() -> None:
+    async with ScriptedLLMServer(Play()) as srv:
+        worker = GenerationWorker(spec(srv.base_url))
+        try:
+            with pytest.raises(ConfigError, match="no context for environment 'induction'"):
+                await worker.grow(encode_job(Job(seeds(1)[0], "induction", "adaptive")))
+        finally:
+            await worker.close()
