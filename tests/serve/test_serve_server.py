@@ -29,6 +29,8 @@ def _app(sandbox: Sandbox, **cfg: object) -> RewardApp:
         sandbox,
         max_concurrent_grades=config.max_concurrent_grades,
         grade_timeout_s=config.grade_timeout_s,
+        batch_window_s=config.batch_window_s,
+        max_batch=config.max_batch,
     )
     return RewardApp(rewarder, config)
 

@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-concurrent-grades", type=int, default=d.max_concurrent_grades)
     parser.add_argument("--max-pending-requests", type=int, default=d.max_pending_requests)
     parser.add_argument("--grade-timeout-s", type=float, default=d.grade_timeout_s)
+    parser.add_argument(
+        "--batch-window-s",
+        type=float,
+        default=d.batch_window_s,
+        help="grade answers to one problem that arrive within this window together",
+    )
+    parser.add_argument("--max-batch", type=int, default=d.max_batch)
     parser.add_argument("--max-body-kib", type=int, default=d.max_body_kib)
     parser.add_argument("--max-items", type=int, default=d.max_items)
     parser.add_argument("--graceful-timeout-s", type=float, default=d.graceful_timeout_s)
@@ -53,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
+    # One server per node of a Ray cluster (stepstones.distributed; Ray is imported on use).
+    from stepstones.distributed import add_serve_ray_arguments  # noqa: PLC0415
+
+    add_serve_ray_arguments(parser)
 
 
 def _is_loopback(host: str) -> bool:
@@ -67,6 +78,11 @@ def _is_loopback(host: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     from stepstones.sandbox import Sandbox  # noqa: PLC0415 - heavy; only when serving
 
+    if getattr(args, "ray", None):
+        from stepstones.distributed import serve_on_ray  # noqa: PLC0415
+
+        return serve_on_ray(args)
+
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -80,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         max_pending_requests=args.max_pending_requests,
         max_concurrent_grades=args.max_concurrent_grades,
         grade_timeout_s=args.grade_timeout_s,
+        batch_window_s=args.batch_window_s,
+        max_batch=args.max_batch,
         run_code=not args.no_run_code,
         graceful_timeout_s=args.graceful_timeout_s,
     )
@@ -96,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
                 sandbox,
                 max_concurrent_grades=config.max_concurrent_grades,
                 grade_timeout_s=config.grade_timeout_s,
+                batch_window_s=config.batch_window_s,
+                max_batch=config.max_batch,
             ),
             config,
         )

@@ -21,6 +21,9 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
         ``Retry-After`` (OpenRLHF retries), so memory stays bounded under any load.
     max_concurrent_grades: grader calls in flight (each may hold sandbox children).
     grade_timeout_s: deadline of one grader call; past it the items score 0.0 (grade_timeout).
+    batch_window_s: answers to the same problem arriving within this window (from any number
+        of requests) are graded in one call; 0 batches only what is ready at once.
+    max_batch: most answers in one grading call.
     run_code: serve the SandboxFusion-compatible ``POST /run_code``.
     max_run_timeout_s / max_memory_mib: caps on what a /run_code request may ask for.
     graceful_timeout_s: on SIGTERM/SIGINT, how long in-flight requests may take to finish.
@@ -34,13 +37,23 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_pending_requests: int = 8192
     max_concurrent_grades: int = 256
     grade_timeout_s: float = 60.0
+    batch_window_s: float = 0.005
+    max_batch: int = 256
     run_code: bool = True
     max_run_timeout_s: float = 30.0
     max_memory_mib: int = 4096
     graceful_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("max_body_kib", "max_items", "max_pending_requests", "max_concurrent_grades"):
+        if self.batch_window_s < 0:
+            raise ConfigError(f"batch_window_s must be >= 0 seconds, got {self.batch_window_s}")
+        for name in (
+            "max_body_kib",
+            "max_items",
+            "max_pending_requests",
+            "max_concurrent_grades",
+            "max_batch",
+        ):
             value = getattr(self, name)
             if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")

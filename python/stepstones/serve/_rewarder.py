@@ -1,7 +1,8 @@
 """Turning (response, label) pairs into rewards, never raising.
 
-Items are grouped by problem so one ``env.grade`` call sees every answer to the same problem
-(the environment batches them into as few sandbox children as it can). Each grade call holds a
+Items are grouped by problem, across concurrent requests too (:mod:`._batcher`), so one
+``env.grade`` call sees every answer to the same problem (the environment batches them into as
+few sandbox children as it can). Each grade call holds a
 slot of one :class:`anyio.CapacityLimiter` and runs under a deadline. Whatever fails — a label
 that is not a problem, a grader exception, a sandbox failure, a deadline — becomes reward 0.0
 with a named outcome and a logged reason: a failed reward request would crash the trainer.
@@ -18,6 +19,7 @@ import msgspec
 
 from stepstones.errors import SandboxError
 from stepstones.records import Grade, Problem
+from stepstones.serve._batcher import Batcher
 from stepstones.serve._labels import LabelError, parse_label
 from stepstones.serve._metrics import Metrics
 
@@ -82,6 +84,8 @@ class Rewarder:
 
     ``sandbox=None`` uses :func:`stepstones.sandbox.shared_sandbox` on first use.
     ``envs`` maps environment names to implementations (default: :data:`stepstones.envs.ALL`).
+    Answers to the same problem that arrive within ``batch_window_s`` of each other, from any
+    number of concurrent ``score`` calls, are graded in one call (at most ``max_batch``).
     """
 
     def __init__(
@@ -92,12 +96,17 @@ class Rewarder:
         grade_timeout_s: float = 60.0,
         envs: Mapping[str, Environment] | None = None,
         metrics: Metrics | None = None,
+        batch_window_s: float = 0.005,
+        max_batch: int = 256,
     ) -> None:
         self._sandbox = sandbox
         self._limiter = anyio.CapacityLimiter(max_concurrent_grades)
         self._grade_timeout_s = grade_timeout_s
         self._envs = envs
         self.metrics = metrics if metrics is not None else Metrics()
+        self._batcher: Batcher[str | None, Verdict] = Batcher(
+            self._grade, window_s=batch_window_s, max_batch=max_batch
+        )
 
     @property
     def sandbox(self) -> Sandbox:
@@ -127,7 +136,7 @@ class Rewarder:
             groups.setdefault(problem.id, (problem, []))[1].append(i)
         async with anyio.create_task_group() as tg:
             for problem, idx in groups.values():
-                tg.start_soon(self._grade_group, problem, idx, responses, out)
+                tg.start_soon(self._score_group, problem, idx, responses, out)
         verdicts = [v if v is not None else Verdict(0.0, "grader_error", "no verdict") for v in out]
         for v in verdicts:
             self.metrics.reward(v.env, v.outcome)
@@ -135,33 +144,43 @@ class Rewarder:
                 log.warning("reward 0.0 (%s, env=%s): %s", v.outcome, v.env, v.reason)
         return verdicts
 
-    async def _grade_group(
+    async def _score_group(
         self,
         problem: Problem,
         idx: list[int],
         responses: Sequence[str],
         out: list[Verdict | None],
     ) -> None:
+        try:
+            env = self._env(problem.env)
+            answers = [env.extract(responses[i]) for i in idx]
+        except Exception as exc:
+            for i in idx:
+                out[i] = Verdict(0.0, "grader_error", f"{type(exc).__name__}: {exc}", problem.env)
+            return
+        verdicts = await self._batcher.submit(problem, answers)
+        for i, verdict in zip(idx, verdicts, strict=False):
+            out[i] = verdict
+
+    async def _grade(self, problem: Problem, answers: list[str | None]) -> list[Verdict]:
+        """Grade one batch of answers to ``problem``; failures become 0.0 verdicts."""
         env_name = problem.env
         try:
             env = self._env(env_name)
-            answers = [env.extract(responses[i]) for i in idx]
             async with self._limiter:
                 with anyio.fail_after(self._grade_timeout_s):
                     grades = await env.grade(problem, answers, self.sandbox)
             if len(grades) != len(answers):
                 raise RuntimeError(f"grader returned {len(grades)} grades for {len(answers)}")
         except TimeoutError:
-            for i in idx:
-                out[i] = Verdict(
-                    0.0, "grade_timeout", f"grading passed {self._grade_timeout_s}s", env_name
-                )
-            return
+            reason = f"grading passed {self._grade_timeout_s}s"
+            return [Verdict(0.0, "grade_timeout", reason, env_name) for _ in answers]
         except Exception as exc:
             kind = "sandbox_error" if isinstance(exc, SandboxError) else "grader_error"
-            for i in idx:
-                out[i] = Verdict(0.0, kind, f"{type(exc).__name__}: {exc}", env_name)
-            return
-        for i, answer, grade in zip(idx, answers, grades, strict=True):
+            reason = f"{type(exc).__name__}: {exc}"
+            return [Verdict(0.0, kind, reason, env_name) for _ in answers]
+        out = []
+        for answer, grade in zip(answers, grades, strict=True):
             outcome = _outcome(grade, answer)
-            out[i] = Verdict(1.0 if outcome == "pass" else 0.0, outcome, grade.reason, env_name)
+            out.append(Verdict(1.0 if outcome == "pass" else 0.0, outcome, grade.reason, env_name))
+        return out

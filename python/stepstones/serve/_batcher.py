@@ -1,0 +1,82 @@
+"""Coalescing answers to the same problem across concurrent requests into one grading call.
+
+OpenRLHF sends one item per request, but the n samples of a GRPO group arrive together and
+share a problem. Graders batch every answer they are given (abduction and fuzzing run all of a
+problem's answers in ONE sandbox child, identical answers are graded once), so the server
+gathers the answers that arrive for a problem within ``window_s`` and grades them in one call.
+
+The first request for a problem becomes the batch's *leader*: it waits the window, closes the
+batch and grades it for everyone; the others wait for its result. The leader's work is shielded
+from cancellation (a follower must never be left waiting on a cancelled leader); deadlines
+inside the grading function still apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+import anyio
+
+from stepstones.errors import ConfigError
+from stepstones.records import Problem
+
+__all__ = ["Batcher"]
+
+T = TypeVar("T")
+A = TypeVar("A")
+
+
+class _Batch(Generic[A, T]):
+    def __init__(self, answers: Sequence[A]) -> None:
+        self.answers: list[A] = list(answers)
+        self.results: list[T] = []
+        self.done = anyio.Event()
+
+
+class Batcher(Generic[A, T]):
+    """Groups ``submit(problem, answers)`` calls by problem id.
+
+    ``grade(problem, answers)`` must return one result per answer and never raise (failures
+    are results too). ``window_s = 0`` still lets requests that are ready in the same event
+    loop turn join; ``max_batch`` bounds one call's size.
+    """
+
+    def __init__(
+        self,
+        grade: Callable[[Problem, list[A]], Awaitable[list[T]]],
+        *,
+        window_s: float = 0.005,
+        max_batch: int = 256,
+    ) -> None:
+        if window_s < 0:
+            raise ConfigError(f"batch window must be >= 0 seconds, got {window_s}")
+        if max_batch < 1:
+            raise ConfigError(f"max_batch must be >= 1, got {max_batch}")
+        self._grade = grade
+        self.window_s = window_s
+        self.max_batch = max_batch
+        self._open: dict[str, _Batch[A, T]] = {}
+        self.calls = 0  # grading calls made (for metrics and tests)
+
+    async def submit(self, problem: Problem, answers: Sequence[A]) -> list[T]:
+        batch = self._open.get(problem.id)
+        if batch is not None and len(batch.answers) + len(answers) <= self.max_batch:
+            start = len(batch.answers)
+            batch.answers.extend(answers)
+            await batch.done.wait()
+            return batch.results[start : start + len(answers)]
+        batch = _Batch(answers)
+        self._open[problem.id] = batch
+        try:
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(self.window_s)
+                if self._open.get(problem.id) is batch:
+                    del self._open[problem.id]
+                self.calls += 1
+                batch.results = await self._grade(problem, batch.answers)
+        finally:
+            if self._open.get(problem.id) is batch:
+                del self._open[problem.id]
+            batch.done.set()
+        return batch.results[: len(answers)]

@@ -1,0 +1,83 @@
+"""Answers to one problem from concurrent requests are graded together (real graders and
+sandbox), each request still getting its own verdicts."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from _serve_problems import ANSWERS
+
+from stepstones import records
+from stepstones.records import Env, Problem
+from stepstones.sandbox import Sandbox
+from stepstones.serve import Rewarder
+from stepstones.serve._batcher import Batcher
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_concurrent_requests_for_one_problem_share_grading_calls(
+    sandbox: Sandbox, problems: dict[Env, Problem]
+) -> None:
+    rewarder = Rewarder(sandbox, batch_window_s=0.05)
+    got: dict[tuple[Env, int], float] = {}
+
+    async def request(env: Env, i: int) -> None:
+        label = records.encode_json(problems[env]).decode()
+        (verdict,) = await rewarder.score([ANSWERS[env][i % 2]], [label])
+        got[(env, i)] = verdict.reward
+
+    envs: list[Env] = ["abduction", "fuzzing", "deduction"]
+    async with anyio.create_task_group() as tg:
+        for env in envs:
+            for i in range(8):  # a GRPO group of 8 samples per problem
+                tg.start_soon(request, env, i)
+    assert got == {(env, i): 1.0 if i % 2 == 0 else 0.0 for env in envs for i in range(8)}
+    assert rewarder._batcher.calls == 3  # one grading call per problem, not 24
+
+
+async def test_max_batch_splits_and_zero_window_still_works(
+    sandbox: Sandbox, problems: dict[Env, Problem]
+) -> None:
+    rewarder = Rewarder(sandbox, batch_window_s=0.0, max_batch=3)
+    label = records.encode_json(problems["abduction"]).decode()
+    results: list[float] = []
+
+    async def request(i: int) -> None:
+        (verdict,) = await rewarder.score([ANSWERS["abduction"][i % 2]], [label])
+        results.append(verdict.reward)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(10):
+            tg.start_soon(request, i)
+    assert sorted(results) == [0.0] * 5 + [1.0] * 5
+    assert 4 <= rewarder._batcher.calls <= 10
+
+
+async def test_a_cancelled_follower_does_not_disturb_the_batch(
+    sandbox: Sandbox, problems: dict[Env, Problem]
+) -> None:
+    rewarder = Rewarder(sandbox, batch_window_s=0.1)
+    label = records.encode_json(problems["deduction"]).decode()
+    results: list[float] = []
+
+    async def leader() -> None:
+        (verdict,) = await rewarder.score([ANSWERS["deduction"][0]], [label])
+        results.append(verdict.reward)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(leader)
+        await anyio.sleep(0.01)
+        with anyio.move_on_after(0.02):
+            await rewarder.score([ANSWERS["deduction"][1]], [label])
+    assert results == [1.0]
+
+
+def test_batcher_rejects_bad_settings() -> None:
+    async def grade(problem: Problem, answers: list[str | None]) -> list[float]:
+        return [0.0] * len(answers)
+
+    with pytest.raises(ValueError, match="window"):
+        Batcher(grade, window_s=-1)
+    with pytest.raises(ValueError, match="max_batch"):
+        Batcher(grade, max_batch=0)
