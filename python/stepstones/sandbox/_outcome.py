@@ -49,15 +49,15 @@ def _limits_of(job: Job, default: Limits) -> Limits:
 
 def job_tuple(job: Job, default: Limits) -> tuple[Any, ...]:
     """The engine's wire form of one job (validated here, so bad input fails before running)."""
+    if not isinstance(job, Script | Call):
+        raise ConfigError(f"a sandbox job is a Script or a Call, got {type(job).__name__}")
     limits = _limits_of(job, default)
     if isinstance(job, Script):
         kind, stdin, function, args = 0, job.stdin, "", []
-    elif isinstance(job, Call):
+    else:
         if not job.function.isidentifier():
             raise ConfigError(f"Call.function must be an identifier, got {job.function!r}")
         kind, stdin, function, args = 1, "", job.function, list(job.args)
-    else:
-        raise ConfigError(f"a sandbox job is a Script or a Call, got {type(job).__name__}")
     return (
         kind,
         job.source,

@@ -1,0 +1,186 @@
+"""The public API of stepstones.sandbox: exports, validation, fail-closed start, async calls,
+cancellation, determinism checks, the isolation-off mode, and `stepstones doctor`."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+import stepstones.sandbox as sandbox_pkg
+from stepstones.cli import main as cli_main
+from stepstones.errors import ConfigError, IsolationUnavailableError, SandboxClosedError
+from stepstones.sandbox import Call, Limits, Sandbox, Script, shared_sandbox
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(workers=2) as sb:
+        yield sb
+
+
+def test_exported_names_are_exactly_the_public_api() -> None:
+    expected = [
+        "Call",
+        "CallResult",
+        "Capabilities",
+        "Job",
+        "Limits",
+        "Outcome",
+        "Sandbox",
+        "Script",
+        "Status",
+        "shared_sandbox",
+    ]
+    assert sandbox_pkg.__all__ == expected
+    for name in expected:
+        assert getattr(sandbox_pkg, name) is not None
+
+
+def test_full_isolation_reports_every_required_layer(sandbox: Sandbox) -> None:
+    caps = sandbox.capabilities
+    assert caps.isolation == "full" and caps.missing == ()
+    for layer in ("network_namespace", "landlock", "no_new_privs", "seccomp"):
+        assert caps.has(layer)
+    if caps.running_as_root:
+        assert caps.has("non_root_uid")
+
+
+def test_bad_arguments_are_config_errors(sandbox: Sandbox) -> None:
+    with pytest.raises(ConfigError, match="memory_mib"):
+        Sandbox(workers=1, limits=Limits(memory_mib=0))
+    with pytest.raises(ConfigError, match="workers"):
+        Sandbox(workers=0)
+    with pytest.raises(ConfigError, match="isolation"):
+        Sandbox(workers=1, isolation="off")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="unknown isolation layers"):
+        Sandbox(workers=1, disable_layers=("firewall",))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="wall_time_s"):
+        sandbox.run_batch([Script(source="pass", limits=Limits(wall_time_s=float("nan")))])
+    with pytest.raises(ConfigError, match="identifier"):
+        sandbox.run_batch([Call(source="", function="f()", args=())])
+    with pytest.raises(ConfigError, match="Script or a Call"):
+        sandbox.run_batch(["print(1)"])  # type: ignore[list-item]
+
+
+def test_a_missing_required_layer_fails_closed() -> None:
+    with pytest.raises(IsolationUnavailableError, match="seccomp"):
+        Sandbox(workers=1, disable_layers=("seccomp",))
+
+
+def test_allow_weaker_starts_without_the_layer_and_says_so() -> None:
+    with Sandbox(workers=1, disable_layers=("seccomp",), allow_weaker=True) as sb:
+        assert sb.capabilities.missing == ("seccomp",)
+        assert not sb.capabilities.has("seccomp")
+        # Without seccomp, creating a socket is no longer refused (the empty network
+        # namespace still keeps it from reaching anything).
+        out = sb.run_batch([Script(source="import socket\nsocket.socket()\nprint('made')")])[0]
+        assert out.status == "ok" and out.stdout == "made\n"
+
+
+def test_isolation_none_is_the_same_engine_with_every_layer_off() -> None:
+    with Sandbox(workers=1, isolation="none") as sb:
+        assert sb.capabilities.active == () and sb.capabilities.missing == ()
+        out = sb.run_batch([Script(source="import os\nprint(os.getuid())")])[0]
+        assert out.status == "ok"
+        assert out.stdout == f"{os.getuid()}\n"
+
+
+def test_closed_sandbox_refuses_work() -> None:
+    sb = Sandbox(workers=1)
+    sb.close()
+    sb.close()  # idempotent
+    with pytest.raises(SandboxClosedError):
+        sb.run_batch([Script(source="pass")])
+
+
+def test_batch_keeps_job_order(sandbox: Sandbox) -> None:
+    jobs = [Script(source=f"print({i})") for i in range(40)]
+    outs = sandbox.run_batch(jobs)
+    assert [o.stdout for o in outs] == [f"{i}\n" for i in range(40)]
+
+
+@pytest.mark.anyio
+async def test_async_run_and_run_many(sandbox: Sandbox) -> None:
+    out = await sandbox.run(Script(source="print(6 * 7)"))
+    assert (out.status, out.stdout) == ("ok", "42\n")
+    outs = await sandbox.run_many([Script(source=f"print({i})") for i in range(5)])
+    assert [o.stdout for o in outs] == [f"{i}\n" for i in range(5)]
+    async with anyio.create_task_group() as tg:
+        results: list[str] = []
+
+        async def one(i: int) -> None:
+            results.append((await sandbox.run(Script(source=f"print({i})"))).stdout)
+
+        for i in range(6):
+            tg.start_soon(one, i)
+    assert sorted(results) == sorted(f"{i}\n" for i in range(6))
+
+
+def _children_of(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.extend(int(t) for t in text)
+    return found
+
+
+@pytest.mark.anyio
+async def test_cancelling_an_async_run_kills_the_child() -> None:
+    with Sandbox(workers=1) as sb:
+        zygote = sb.zygote_pids()[0]
+        start = time.monotonic()
+        with anyio.move_on_after(0.5):
+            await sb.run(Script(source="import time\ntime.sleep(30)"))
+        assert time.monotonic() - start < 5
+        for _ in range(100):
+            if not _children_of(zygote):
+                break
+            await anyio.sleep(0.02)
+        assert _children_of(zygote) == []
+        # The zygote is still the same one and still serves jobs.
+        out = await sb.run(Script(source="print('next')"))
+        assert out.stdout == "next\n" and sb.zygote_pids() == [zygote]
+
+
+@pytest.mark.anyio
+async def test_determinism_check_flags_hash_seed_dependent_output(sandbox: Sandbox) -> None:
+    same, a, b = await sandbox.check_determinism(Script(source="print(list(set('abcdefgh')))"))
+    assert not same and a.stdout != b.stdout
+    same, a, b = await sandbox.check_determinism(Script(source="print(sorted(set('abcdefgh')))"))
+    assert same and a.ok and a.stdout == b.stdout
+    call = Call(
+        source="def f(n):\n    return [str(i) for i in {str(i) for i in range(n)}]",
+        function="f",
+        args=("20",),
+    )
+    same, _, _ = await sandbox.check_determinism(call)
+    assert not same
+
+
+@pytest.mark.anyio
+async def test_determinism_check_with_one_worker_uses_a_second_zygote() -> None:
+    with Sandbox(workers=1) as sb:
+        same, _, _ = await sb.check_determinism(Script(source="print(list(set('abcdefgh')))"))
+        assert not same
+
+
+def test_shared_sandbox_is_one_lazily_started_instance() -> None:
+    first = shared_sandbox()
+    assert shared_sandbox() is first
+    assert first.run_batch([Script(source="print(1)")])[0].stdout == "1\n"
+
+
+def test_doctor_prints_the_capability_report(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["doctor"]) == 0
+    text = capsys.readouterr().out
+    assert "[on ] seccomp" in text and "landlock" in text and "test job: ok" in text

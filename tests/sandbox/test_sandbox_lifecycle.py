@@ -1,0 +1,75 @@
+"""Zygote death and replacement, and that long runs leave no zombies or fd growth."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from stepstones.sandbox import Sandbox, Script
+
+
+def _zombie_children(pid: int) -> list[int]:
+    zombies = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            zombies.append(int(proc.name))
+    return zombies
+
+
+def test_a_killed_zygote_fails_its_job_and_is_replaced() -> None:
+    with Sandbox(workers=1) as sb:
+        (old,) = sb.zygote_pids()
+        timer = threading.Timer(0.5, os.kill, (old, signal.SIGKILL))
+        timer.start()
+        start = time.monotonic()
+        out = sb.run_batch([Script(source="import time\ntime.sleep(20)")])[0]
+        timer.join()
+        assert out.status == "sandbox_failure"
+        assert "died" in out.detail
+        assert time.monotonic() - start < 10  # never a hang
+        (new,) = sb.zygote_pids()
+        assert new != old
+        assert sb.run_batch([Script(source="print('served')")])[0].stdout == "served\n"
+
+
+def test_an_idle_zygote_killed_from_outside_is_replaced_transparently() -> None:
+    with Sandbox(workers=1) as sb:
+        (old,) = sb.zygote_pids()
+        os.kill(old, signal.SIGKILL)
+        time.sleep(0.2)
+        out = sb.run_batch([Script(source="print('ok')")])[0]
+        assert (out.status, out.stdout) == ("ok", "ok\n")
+
+
+def test_close_stops_every_zygote() -> None:
+    sb = Sandbox(workers=2)
+    pids = sb.zygote_pids()
+    sb.close()
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists()
+    assert _zombie_children(os.getpid()) == []
+
+
+def test_thousands_of_jobs_leave_no_zombies_or_fd_growth() -> None:
+    with Sandbox(workers=2) as sb:
+        jobs = [Script(source="print(1)")] * 200
+        sb.run_batch(jobs)  # warm-up: threads, buffers
+        fds_before = len(list(Path("/proc/self/fd").iterdir()))
+        outs = []
+        for _ in range(10):
+            outs.extend(sb.run_batch(jobs))
+        assert all(o.ok and o.stdout == "1\n" for o in outs)
+        assert len(list(Path("/proc/self/fd").iterdir())) <= fds_before
+        assert _zombie_children(os.getpid()) == []
+        for zygote in sb.zygote_pids():
+            assert _zombie_children(zygote) == []
