@@ -10,8 +10,12 @@ actor.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
 import sys
+import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,3 +135,39 @@ def test_replica_settings_are_checked() -> None:
         ReplicaSettings(workers=0)
     with pytest.raises(ConfigError, match="cpus_per_replica must be >= 0"):
         RewardReplicas(cpus_per_replica=-1)
+
+
+def test_serve_on_ray_prints_and_writes_the_url_list_then_stops_on_sigterm(
+    ray_cluster: Any, problems: dict[Env, Problem], tmp_path: Path
+) -> None:
+    """``stepstones serve --ray ADDRESS`` as a process: the URL list on stdout and in
+    --urls-file, requests answered on every node, graceful SIGTERM."""
+    urls_file = tmp_path / "urls.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPSTONES_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stepstones.cli", "serve", "--ray", ray_cluster.address,
+         "--port", "0", "--workers", "1", "--ray-cpus-per-replica", "0",
+         "--urls-file", str(urls_file), "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while not urls_file.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no URL file after 90 s"
+            time.sleep(0.2)
+        urls = urls_file.read_text().strip().split(",")
+        assert len(urls) == 2
+        label = records.encode_json(problems["deduction"]).decode()
+        right, wrong = ANSWERS["deduction"]
+        for url in urls:
+            body = {"query": [PROMPT + right, PROMPT + wrong], "prompts": [PROMPT] * 2,
+                    "labels": [label] * 2}  # fmt: skip
+            reply = httpx.post(url, json=body, timeout=30).json()
+            assert reply["rewards"] == [1.0, 0.0]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.strip().split(",") == urls
+    assert "without a token" in err and "stopping the replicas" in err

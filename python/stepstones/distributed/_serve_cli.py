@@ -82,27 +82,24 @@ def serve_on_ray(args: argparse.Namespace) -> int:
             f"anyone who can reach a node can run code in its sandbox. Set {args.token_env}.\n"
         )
     stop = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        with ExitStack() as stack:
-            if connect(args.ray):
-                stack.callback(require_ray().shutdown)
-            replicas = stack.enter_context(
-                RewardReplicas(settings, cpus_per_replica=args.ray_cpus_per_replica)
-            )
-            if args.urls_file:
-                replicas.write(args.urls_file)
-            sys.stderr.write(
-                f"stepstones serve: {len(replicas.urls)} reward replicas on Ray ({args.ray}); "
-                "pass the next line to OpenRLHF as --reward.remote_url\n"
-            )
-            sys.stdout.write(replicas.remote_url + "\n")
-            sys.stdout.flush()
-            stop.wait()
-            sys.stderr.write("stepstones serve: stopping the replicas\n")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with ExitStack() as stack:
+        if connect(args.ray):
+            stack.callback(require_ray().shutdown)
+        # After connecting: ray.init installs its own SIGTERM handler, which would kill us
+        # without stopping the replicas.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            stack.callback(signal.signal, sig, signal.signal(sig, lambda *_: stop.set()))
+        replicas = stack.enter_context(
+            RewardReplicas(settings, cpus_per_replica=args.ray_cpus_per_replica)
+        )
+        if args.urls_file:
+            replicas.write(args.urls_file)
+        sys.stderr.write(
+            f"stepstones serve: {len(replicas.urls)} reward replicas on Ray ({args.ray}); "
+            "pass the next line to OpenRLHF as --reward.remote_url\n"
+        )
+        sys.stdout.write(replicas.remote_url + "\n")
+        sys.stdout.flush()
+        stop.wait()
+        sys.stderr.write("stepstones serve: stopping the replicas\n")
     return 0
