@@ -194,6 +194,7 @@ class World:
     secret: str
     signals: list[int]
     zygotes: set[int] = field(default_factory=set)
+    sandboxes: list[Sandbox] = field(default_factory=list)
     zygote_cmdlines: set[bytes] = field(default_factory=set)
     forbidden_texts: dict[str, str] = field(default_factory=dict)
 
@@ -229,7 +230,14 @@ class World:
         if self.victim.poll() is not None:  # a probe killed it: the next probe gets a new one
             self.victim = subprocess.Popen(["sleep", "600"])
         # A probe may have killed a zygote and the engine replaced it: look again.
-        self.zygotes = _descendants(os.getpid()) - {self.victim.pid}
+        self.zygotes = set()
+        for sb in self.sandboxes:
+            for pid in sb.zygote_pids():
+                self.zygotes.add(pid)
+                # ...and the process between it and us that set up its namespaces, if any.
+                st = _proc_stat(pid)
+                if st is not None and st[1] != os.getpid():
+                    self.zygotes.add(st[1])
 
 
 @pytest.fixture(scope="module")
@@ -302,8 +310,10 @@ def sandbox(world: World) -> Iterator[Sandbox]:
     with sb:
         warm = sb.run_batch([Script(source="print('warm')")] * 4)
         assert [o.status for o in warm] == ["ok"] * 4, warm
-        world.zygotes = _descendants(os.getpid()) - before
-        assert world.zygotes, "found no zygote processes under the test process"
+        world.sandboxes.append(sb)
+        world.reset()
+        assert world.zygotes, "found no zygote processes"
+        assert world.zygotes <= _descendants(os.getpid()) - before, "zygotes are not our children"
         world.zygote_cmdlines = {_cmdline(pid) for pid in world.zygotes} - {b""}
         # As a read of /proc/<caller>/cmdline would print it: arguments NUL-separated.
         caller_cmdline = _cmdline(os.getpid()).rstrip(b"\0").decode(errors="replace")
@@ -774,10 +784,14 @@ CAUGHT_WITHOUT_ISOLATION = (
 
 
 @pytest.fixture(scope="module")
-def unisolated(sandbox: Sandbox) -> Iterator[Sandbox]:
+def unisolated(sandbox: Sandbox, world: World) -> Iterator[Sandbox]:
     """The same engine with every isolation layer off (after ``sandbox``, so the world is set)."""
     with Sandbox(workers=1, isolation="none") as sb:
-        yield sb
+        world.sandboxes.append(sb)
+        try:
+            yield sb
+        finally:
+            world.sandboxes.remove(sb)
 
 
 @pytest.mark.parametrize("name", CAUGHT_WITHOUT_ISOLATION)
@@ -796,3 +810,88 @@ def test_checks_catch_the_escape_without_isolation(
     finally:
         world.reset()
     assert problems, f"{name}: no check noticed the escape with isolation off: {run.outcome}"
+
+
+#: Defence in depth: with one layer switched off (``disable_layers``), the remaining layers must
+#: still stop the escape. Each entry: the layer turned off, and the probes whose outside effect
+#: must still not happen. Status and the ESCAPED marker are not judged here (with seccomp off a
+#: fork may well succeed); only the effects seen from outside are.
+LAYER_PROOFS: dict[str, tuple[str, ...]] = {
+    "seccomp": (
+        "tcp_loopback",
+        "udp_loopback",
+        "unix_socket_abstract",
+        "unix_socket_path",
+        "kill_victim",
+        "signal_caller",
+        "kill_zygote",
+        "fork_bomb",
+        "setsid_grandchild",
+        "read_caller_proc",
+    ),
+    "network_namespace": ("tcp_loopback", "udp_loopback", "unix_socket_abstract"),
+    "pid_namespace": ("kill_victim", "signal_caller", "kill_zygote", "read_caller_proc"),
+    "mount_namespace": (
+        "write_outside",
+        "create_outside",
+        "unlink_outside",
+        "rename_outside",
+        "symlink_escape",
+        "hardlink_escape",
+        "chdir_write",
+        "read_etc_shadow",
+        "read_etc_passwd",
+        "unix_socket_path",
+    ),
+    "landlock": (
+        "write_outside",
+        "create_outside",
+        "unlink_outside",
+        "rename_outside",
+        "symlink_escape",
+        "hardlink_escape",
+        "chdir_write",
+        "read_etc_shadow",
+        "read_etc_passwd",
+        "unix_socket_path",
+    ),
+    "non_root_uid": ("write_outside", "chmod_outside", "read_etc_shadow"),
+}
+EFFECTS_ONLY: tuple[Check, ...] = tuple(
+    check
+    for check in ALWAYS
+    if check not in (check_status, check_marker_absent, check_expected_output)
+)
+
+
+@pytest.fixture(scope="module")
+def weakened(sandbox: Sandbox, world: World) -> Iterator[dict[str, Sandbox]]:
+    """One single-zygote sandbox per layer switched off, started on first use."""
+    started: dict[str, Sandbox] = {}
+    try:
+        yield started
+    finally:
+        for sb in started.values():
+            world.sandboxes.remove(sb)
+            sb.close()
+
+
+@pytest.mark.parametrize(
+    ("layer", "name"),
+    [(layer, name) for layer, names in LAYER_PROOFS.items() for name in names],
+    ids=[f"no_{layer}-{name}" for layer, names in LAYER_PROOFS.items() for name in names],
+)
+def test_other_layers_hold_with_one_off(
+    layer: str, name: str, weakened: dict[str, Sandbox], world: World
+) -> None:
+    if layer not in weakened:
+        weakened[layer] = Sandbox(workers=1, disable_layers=[layer], allow_weaker=True)
+        world.sandboxes.append(weakened[layer])
+    sb = weakened[layer]
+    assert layer not in sb.capabilities.active
+    probe = load_probe(HOSTILE_DIR / f"{name}.py")
+    run = run_probe(sb, world, probe)
+    problems = [p for check in EFFECTS_ONLY for p in check(run, world)]
+    assert not problems, (
+        f"{name} with {layer} off:\n  " + "\n  ".join(problems) + f"\n  outcome: {run.outcome}"
+    )

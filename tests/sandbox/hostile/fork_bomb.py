@@ -2,6 +2,7 @@
 # probe: fork bomb (bounded to 32 children so a broken sandbox cannot take the host down)
 # expect: denied_syscall, runtime_error
 # effect: no_lingering_processes
+# limits: wall_time_s=3
 import os
 import time
 

@@ -2,6 +2,7 @@
 # probe: fork, setsid in the child, fork a grandchild that outlives the job (double-fork daemon)
 # expect: denied_syscall, runtime_error
 # effect: no_lingering_processes
+# limits: wall_time_s=3
 import os
 import time
 
