@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+import anyio
+
 from stepstones.envs._banned import BannedConstructs
 from stepstones.envs._compare import compare
 from stepstones.envs._core import BaseEnvironment
@@ -124,14 +126,16 @@ class Induction(BaseEnvironment):
                 grades[i] = Grade(reward=0.0, reason=reason, status="format")
             else:
                 unique.setdefault(answer, []).append(i)
-        codes = list(unique)
-        jobs = [
-            Call(source=code, function="f", args=problem.inputs, limits=self.limits)
-            for code in codes
-        ]
-        outcomes = await sandbox.run_many(jobs) if jobs else []
-        for code, outcome in zip(codes, outcomes, strict=True):
-            grade = self._judge(problem, code, outcome)
+
+        async def one(code: str) -> None:
+            job = Call(source=code, function="f", args=problem.inputs, limits=self.limits)
+            grade = self._judge(problem, code, await sandbox.run(job))
             for i in unique[code]:
                 grades[i] = grade
+
+        # One child per distinct answer; the sandbox's own limiter spreads them over the zygotes
+        # and lets answers of other problems graded at the same time share them fairly.
+        async with anyio.create_task_group() as tg:
+            for code in unique:
+                tg.start_soon(one, code)
         return [g if g is not None else no_answer() for g in grades]
