@@ -64,8 +64,11 @@ def test_wall_clock_timeout_kills_a_sleeper(sandbox: Sandbox) -> None:
 
 
 def test_cpu_limit_stops_a_busy_loop(sandbox: Sandbox) -> None:
-    out = run(sandbox, Script(source="while True: pass"))
+    limits = Limits(cpu_time_s=1.0, wall_time_s=60.0)  # the CPU limit must fire first
+    out = run(sandbox, Script(source="while True: pass", limits=limits))
     assert out.status == "timeout"
+    assert out.signal in (signal.SIGXCPU, signal.SIGKILL)
+    assert "CPU" in out.detail
     assert out.cpu_time_s >= 0.9
 
 

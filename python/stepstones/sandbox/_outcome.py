@@ -148,7 +148,13 @@ def build_outcome(job: Job, raw: tuple[Any, ...], default: Limits) -> Outcome:
     elif output_exceeded:
         status = "output_limit"
         detail = f"stdout or stderr passed {limits.output_kib} KiB; the process was killed"
-    elif timed_out or call_timed_out or signal == signals.SIGXCPU:
+    elif (
+        timed_out
+        or call_timed_out
+        or signal == signals.SIGXCPU
+        # SIGXCPU ignored by the program: the hard limit (one second later) sends SIGKILL
+        or (signal == signals.SIGKILL and cpu_time_s >= math.ceil(limits.cpu_time_s))
+    ):
         status = "timeout"
         if call_timed_out:
             detail = f"a call used more than {limits.call_cpu_time_s} s of CPU"

@@ -19,6 +19,8 @@ pub struct Watch {
     pub call_cpu: Duration,
     pub output_cap: usize,
     pub token: Token,
+    /// The zygote is pid 1 of a PID namespace: it may end every other process in it.
+    pub pid_one: bool,
 }
 
 /// What may interrupt a job from the zygote's control socket.
@@ -41,6 +43,25 @@ fn kill_tree(pid: libc::pid_t) {
         libc::kill(-pid, libc::SIGKILL);
         libc::kill(pid, libc::SIGKILL);
     }
+}
+
+/// Ends processes the job left behind (possible only with seccomp off: a `setsid` grandchild
+/// escapes the process group). As pid 1 of the namespace, `kill(-1)` reaches all of them.
+fn kill_strays(w: &Watch) {
+    // SAFETY: signalling the job's group, and (as namespace init) every other process in it.
+    unsafe {
+        libc::kill(-w.pid, libc::SIGKILL);
+        if w.pid_one {
+            libc::kill(-1, libc::SIGKILL);
+        }
+    }
+}
+
+/// Reaps every exited child without blocking (strays reparented to the zygote).
+fn reap_strays() {
+    let mut status = 0;
+    // SAFETY: non-blocking wait for any child of the zygote.
+    while unsafe { libc::waitpid(-1, &raw mut status, libc::WNOHANG) } > 0 {}
 }
 
 /// CPU time of a running child (user + system), via its CPU-time clock.
@@ -204,8 +225,12 @@ pub fn supervise(w: &Watch, control: &mut dyn Control, started: Instant) -> RawR
             kill_tree(w.pid);
             killed = true;
         }
-        if fds[0].revents != 0 || pidfd.is_none() {
-            exited = exited || reaped_or_exited(w.pid, pidfd.is_some());
+        if !exited && (fds[0].revents != 0 || pidfd.is_none()) {
+            exited = reaped_or_exited(w.pid, pidfd.is_some());
+            if exited {
+                // Leftover descendants would keep the pipes open (and run on): end them now.
+                kill_strays(w);
+            }
         }
         if killed && exited {
             // Output after the kill is not wanted; pipes of a dead child are at EOF anyway.
@@ -223,6 +248,7 @@ pub fn supervise(w: &Watch, control: &mut dyn Control, started: Instant) -> RawR
     // SAFETY: waiting for our own child (blocking: it has exited or was SIGKILLed).
     let rc = unsafe { libc::wait4(w.pid, &raw mut status, 0, &raw mut ru) };
     res.wall_time_us = started.elapsed().as_micros() as u64;
+    reap_strays();
     if rc == w.pid {
         if libc::WIFEXITED(status) {
             res.exit_code = Some(libc::WEXITSTATUS(status));

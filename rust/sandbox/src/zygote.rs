@@ -53,6 +53,8 @@ pub struct Zygote {
     no_new_privs: bool,
     /// The control socket closed during a job: the parent is gone, exit after it.
     pub orphaned: bool,
+    /// This zygote is pid 1 of its own PID namespace.
+    pid_one: bool,
 }
 
 fn send(ctrl: &mut UnixStream, msg: &[u8]) -> Result<()> {
@@ -208,6 +210,7 @@ impl Zygote {
             drop_caps: entered.user || uid_gid.is_some(),
             no_new_privs,
             orphaned: false,
+            pid_one: entered.pid,
         })
     }
 
@@ -376,6 +379,7 @@ impl Zygote {
             call_cpu: Duration::from_micros(job.call_cpu_time_us),
             output_cap: usize::try_from(job.output_bytes).unwrap_or(usize::MAX),
             token,
+            pid_one: self.pid_one,
         };
         let mut control = CancelWatch {
             ctrl: &mut self.ctrl,
