@@ -12,6 +12,7 @@ stored twice. Progress and statistics are fed on the driver from the chains that
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from typing import Any
 
@@ -84,6 +85,7 @@ class RayRunner:
         self._locks: list[anyio.Lock] = []
         self.restarts = [0] * actors
         self.capabilities: list[str] = []
+        self.ready_at: float | None = None  # time.monotonic() once every actor was ready
         self._stopping = False
         self._changed: anyio.Event | None = None
         self._in_flight = 0
@@ -120,6 +122,7 @@ class RayRunner:
         try:
             self._handles = [self._spawn() for _ in range(self._shards)]
             await self._wait_ready(self._handles)
+            self.ready_at = time.monotonic()
             streams = [
                 anyio.create_memory_object_stream[Job](max_buffer_size=self._per_actor)
                 for _ in range(self._shards)
