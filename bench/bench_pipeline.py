@@ -391,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from stepstones.sandbox import Sandbox
 
         with Sandbox() as sandbox:
-            report.metric("sandbox_workers", len(getattr(sandbox, "workers", [])) or "default")
+            report.metric("sandbox_workers", sandbox.workers)
             chains = 200 if args.quick else 1000
             _part_in_flight(report, sandbox, chains, max(1, args.repeats if not args.quick else 1))
             _part_turn(report, sandbox, 5 if args.quick else 5 * args.repeats)
