@@ -40,30 +40,38 @@ from stepstones.sandbox import Sandbox  # noqa: E402
 
 PROMPT = "<|im_start|>user\nsolve it<|im_end|>\n<|im_start|>assistant\n"
 INPUTS = ("1", "2", "3", "4", "5")
-LINEAR = "def f(x):\n    return x * 2 + 1\n"
-FUZZ = (
-    "def f(x):\n    return abs(x)\n\n"
-    "def pre_test_f(x):\n    return isinstance(x, int)\n\n"
-    "def test_f(x):\n    return f(x) == x\n"
-)
-DRAFTS: dict[Env, Draft] = {
-    "deduction": Draft(env="deduction", code=LINEAR, inputs=INPUTS),
-    "abduction": Draft(env="abduction", code=LINEAR, inputs=INPUTS),
-    "induction": Draft(env="induction", code=LINEAR, inputs=INPUTS, message="doubles, plus one"),
-    "fuzzing": Draft(env="fuzzing", code=FUZZ, inputs=INPUTS, witness="-1"),
-}
-ANSWERS: dict[Env, tuple[str, str]] = {
-    "deduction": ("f(1) is 3.\n```output\n3\n```", "```output\n4\n```"),
-    "abduction": ("```input\n1\n```", "```input\n2\n```"),
-    "induction": (
-        "```python\ndef f(x):\n    return 2 * x + 1\n```",
-        "```python\ndef f(x):\n    return x + 1\n```",
-    ),
-    "fuzzing": ("```input\n-3\n```", "```input\n3\n```"),
-}
+GROUP = 8  # GRPO samples per prompt: 8 consecutive requests share a problem
+
+
+def _draft(env: Env, k: int) -> Draft:
+    """Problem k of an environment: f(x) = k*x + 1 (fuzzing: a bug for negative x)."""
+    linear = f"def f(x):\n    return {k} * x + 1\n"
+    if env == "fuzzing":
+        code = (
+            f"def f(x):\n    return abs(x) + {k}\n\n"
+            "def pre_test_f(x):\n    return isinstance(x, int)\n\n"
+            f"def test_f(x):\n    return f(x) == x + {k}\n"
+        )
+        return Draft(env=env, code=code, inputs=INPUTS, witness="-1")
+    return Draft(env=env, code=linear, inputs=INPUTS, message="linear")
+
+
+def _completion(env: Env, k: int, i: int) -> tuple[str, float]:
+    """Request i's completion for problem k and its expected reward (even i: right)."""
+    right = i % 2 == 0
+    if env == "deduction":
+        return f"f(1) = {k} + 1\n```output\n{k + 1 if right else k + 2}\n```", float(right)
+    if env == "abduction":
+        return f"```input\n{1 if right else 2}\n```", float(right)
+    if env == "fuzzing":
+        return f"```input\n{-3 if right else 3}\n```", float(right)
+    # Induction answers are programs: each one distinct, so each gets its own child.
+    body = f"{k} * x + 1" if right else f"{k} * x + 2"
+    return f"```python\ndef f(x):\n    # sample {i}\n    return {body}\n```", float(right)
+
 
 # The baseline reward server, run as `python -c BASELINE PORT`.
-BASELINE = r'''
+BASELINE = r"""
 import asyncio, json, re, sys
 import uvicorn
 
@@ -77,7 +85,8 @@ def script(problem, answer):
     if env == "abduction":
         return code + f"\nprint(f({answer}) == ({problem['outputs'][0]}))"
     if env == "induction":
-        checks = ", ".join(f"f({i}) == ({o})" for i, o in zip(problem["inputs"], problem["outputs"]))
+        pairs = zip(problem["inputs"], problem["outputs"])
+        checks = ", ".join(f"f({i}) == ({o})" for i, o in pairs)
         return answer + f"\nprint(all([{checks}]))"
     return code + f"\n_x = ({answer},)\nprint(bool(pre_test_f(*_x)) and not test_f(*_x))"
 
@@ -126,7 +135,7 @@ async def app(scope, receive, send):
 
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
             access_log=False, backlog=4096)
-'''
+"""
 
 
 def _free_port() -> int:
@@ -175,7 +184,9 @@ async def _one(port: int, body: bytes) -> tuple[float, bytes]:
     return time.perf_counter() - started, raw
 
 
-async def _load(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[float], list[bytes]]:
+async def _load(
+    port: int, bodies: list[bytes], concurrency: int
+) -> tuple[list[float], list[bytes]]:
     latencies: list[float] = [0.0] * len(bodies)
     replies: list[bytes] = [b""] * len(bodies)
     next_index = 0
@@ -207,17 +218,48 @@ def _rewards(replies: list[bytes]) -> list[float]:
     return out
 
 
-def _problems() -> dict[Env, Problem]:
-    async def validate_all() -> dict[Env, Problem]:
-        out: dict[Env, Problem] = {}
-        with Sandbox(workers=1) as sb:
-            for env, draft in DRAFTS.items():
-                problem = await envs.get(env).validate(draft, sb)
-                check(isinstance(problem, Problem), f"{env} draft rejected: {problem}")
-                out[env] = problem  # type: ignore[assignment]
+def _problems(n: int) -> dict[Env, list[Problem]]:
+    async def validate_all() -> dict[Env, list[Problem]]:
+        out: dict[Env, list[Problem]] = {}
+        with Sandbox() as sb:
+            for env in ENVIRONMENTS:
+                out[env] = []
+                for k in range(1, n + 1):
+                    problem = await envs.get(env).validate(_draft(env, k), sb)
+                    check(isinstance(problem, Problem), f"{env} draft {k} rejected: {problem}")
+                    out[env].append(problem)  # type: ignore[arg-type]
         return out
 
     return asyncio.run(validate_all())
+
+
+def _bodies(env: Env, labels: list[str], n: int) -> tuple[list[bytes], list[float]]:
+    """n one-item request bodies, GROUP consecutive ones per problem, and expected rewards."""
+    out, want = [], []
+    for i in range(n):
+        k = (i // GROUP) % len(labels)
+        completion, expected = _completion(env, k + 1, i)
+        item = {"query": [PROMPT + completion + "<|im_end|>"], "prompts": [PROMPT],
+                "labels": [labels[k]]}  # fmt: skip
+        out.append(json.dumps(item).encode())
+        want.append(expected)
+    return out, want
+
+
+class _Load:
+    """One timed case: all bodies against one server, rewards checked, latencies kept."""
+
+    def __init__(
+        self, port: int, bodies: list[bytes], want: list[float], concurrency: int, name: str
+    ) -> None:
+        self.port, self.bodies, self.want = port, bodies, want
+        self.concurrency, self.name = concurrency, name
+        self.latencies: list[float] = []
+
+    def run(self) -> None:
+        latencies, replies = asyncio.run(_load(self.port, self.bodies, self.concurrency))
+        check(_rewards(replies) == self.want, f"the {self.name} server gave wrong rewards")
+        self.latencies.extend(latencies)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,59 +269,38 @@ def main(argv: list[str] | None = None) -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     concurrency = 200 if args.quick else 1000
     n_subject = 600 if args.quick else 3000
-    n_baseline = 100 if args.quick else 400
+    n_baseline = 96 if args.quick else 400
+    n_problems = 16 if args.quick else 64
     servers: list[subprocess.Popen[bytes]] = []
     try:
-        problems = _problems()
+        problems = _problems(n_problems)
         sub_port, base_port = _free_port(), _free_port()
         cli = [sys.executable, "-m", "stepstones.cli", "serve", "--port", str(sub_port)]
         servers.append(_start([*cli, "--log-level", "warning"], sub_port))
         servers.append(_start([sys.executable, "-c", BASELINE, str(base_port)], base_port))
         report.note(
+            f"{n_problems} problems per environment, {GROUP} consecutive requests per problem "
+            "(a GRPO group); half the answers right; every induction answer a distinct program"
+        )
+        report.note(
             f"{concurrency} requests in flight, one item each, a new connection per request; "
             f"{n_subject} requests per subject round, {n_baseline} per baseline round; "
             f"cores: {len(os.sched_getaffinity(0))} shared by client, servers and sandbox"
         )
-        results: dict[str, dict[str, list[float]]] = {}
         only = os.environ.get("STEPSTONES_BENCH_ENVS")  # e.g. "deduction,induction"
         for env in [e for e in ENVIRONMENTS if not only or e in only.split(",")]:
-            label = records.encode_json(problems[env]).decode()
-
-            def bodies(n: int, env: Env = env, label: str = label) -> tuple[list[bytes], list[float]]:
-                out, want = [], []
-                for i in range(n):
-                    completion = ANSWERS[env][i % 2]
-                    item = {"query": [PROMPT + completion + "<|im_end|>"], "prompts": [PROMPT],
-                            "labels": [label]}  # fmt: skip
-                    out.append(json.dumps(item).encode())
-                    want.append(1.0 if i % 2 == 0 else 0.0)
-                return out, want
-
-            sub_bodies, sub_want = bodies(n_subject)
-            base_bodies, base_want = bodies(n_baseline)
-            lat: dict[str, list[float]] = {"subject": [], "baseline": []}
-
-            def run(port: int, body: list[bytes], want: list[float], key: str) -> None:
-                latencies, replies = asyncio.run(_load(port, body, concurrency))
-                check(_rewards(replies) == want, f"{key} server gave wrong rewards for {env}")
-                lat[key].extend(latencies)
-
-            times = interleave(
-                {
-                    "subject": lambda: run(sub_port, sub_bodies, sub_want, "subject"),
-                    "baseline": lambda: run(base_port, base_bodies, base_want, "baseline"),
-                },
-                repeats=args.repeats,
-            )
+            labels = [records.encode_json(p).decode() for p in problems[env]]
+            sub = _Load(sub_port, *_bodies(env, labels, n_subject), concurrency, "subject")
+            base = _Load(base_port, *_bodies(env, labels, n_baseline), concurrency, "baseline")
+            times = interleave({"subject": sub.run, "baseline": base.run}, repeats=args.repeats)
             sub_rate = n_subject / median(times["subject"])
             base_rate = n_baseline / median(times["baseline"])
-            results[env] = lat
             report.metric(f"{env}_subject_rewards_per_s", sub_rate)
             report.metric(f"{env}_baseline_rewards_per_s", base_rate)
-            for key in ("subject", "baseline"):
-                q = statistics.quantiles(lat[key], n=100)
-                report.metric(f"{env}_{key}_p50_latency_ms", q[49] * 1000)
-                report.metric(f"{env}_{key}_p99_latency_ms", q[98] * 1000)
+            for load in (sub, base):
+                q = statistics.quantiles(load.latencies, n=100)
+                report.metric(f"{env}_{load.name}_p50_latency_ms", q[49] * 1000)
+                report.metric(f"{env}_{load.name}_p99_latency_ms", q[98] * 1000)
             target = 20.0 if env == "induction" else None
             report.ratio(f"{env}_vs_baseline", sub_rate, base_rate, target=target)
             if env == "deduction":

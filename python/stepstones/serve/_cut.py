@@ -10,6 +10,8 @@ end-of-turn token is padding), and a gpt-oss "final" channel is preferred over i
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 __all__ = ["ASSISTANT_MARKERS", "END_TOKENS", "Cut", "cut_response", "strip_special"]
@@ -41,6 +43,8 @@ ASSISTANT_MARKERS: tuple[str, ...] = (
 )
 #: Padding and turn-start markers that may lead the response; removed wherever they appear.
 _NOISE: tuple[str, ...] = ("<|pad|>", "<pad>", *ASSISTANT_MARKERS)
+_END_RE = re.compile("|".join(re.escape(t) for t in END_TOKENS))
+_NOISE_RE = re.compile("|".join(re.escape(t) for t in _NOISE))
 _FINAL = "<|channel|>final<|message|>"
 _TAILS = (256, 96, 32, 12)
 _PROBE = 48
@@ -56,19 +60,18 @@ class Cut(msgspec.Struct, frozen=True):
 def strip_special(text: str, *, cut_at_end: bool = True) -> str:
     """Prefer a gpt-oss final channel, cut at the first end-of-turn token (or, when the text
     may still hold the prompt, only delete those tokens), and drop padding/turn markers."""
+    if "<" not in text and "[/INST]" not in text:
+        return text
     final = text.rfind(_FINAL)
     if final >= 0:
         text = text[final + len(_FINAL) :]
     if cut_at_end:
-        ends = [i for i in (text.find(t) for t in END_TOKENS) if i >= 0]
-        if ends:
-            text = text[: min(ends)]
+        end = _END_RE.search(text)
+        if end is not None:
+            text = text[: end.start()]
     else:
-        for tok in END_TOKENS:
-            text = text.replace(tok, "")
-    for tok in _NOISE:
-        text = text.replace(tok, "")
-    return text
+        text = _END_RE.sub("", text)
+    return _NOISE_RE.sub("", text)
 
 
 def _after_last_marker(query: str) -> str | None:

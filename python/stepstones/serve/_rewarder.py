@@ -134,9 +134,13 @@ class Rewarder:
                 out[i] = Verdict(0.0, "bad_label", str(exc))
                 continue
             groups.setdefault(problem.id, (problem, []))[1].append(i)
-        async with anyio.create_task_group() as tg:
-            for problem, idx in groups.values():
-                tg.start_soon(self._score_group, problem, idx, responses, out)
+        if len(groups) == 1:  # the common case (one item per request): no task to spawn
+            ((problem, idx),) = groups.values()
+            await self._score_group(problem, idx, responses, out)
+        else:
+            async with anyio.create_task_group() as tg:
+                for problem, idx in groups.values():
+                    tg.start_soon(self._score_group, problem, idx, responses, out)
         verdicts = [v if v is not None else Verdict(0.0, "grader_error", "no verdict") for v in out]
         for v in verdicts:
             self.metrics.reward(v.env, v.outcome)
