@@ -11,6 +11,9 @@ Rewards: :class:`RewardReplicas` starts one reward server per node (:class:`Rewa
 and gives the comma-separated URL list that OpenRLHF's ``--reward.remote_url`` takes
 (``stepstones serve --ray ADDRESS``: :func:`add_serve_ray_arguments`, :func:`serve_on_ray`).
 
+:func:`check_endpoint` fails fast, in one sentence, when no server answers at an endpoint or it
+does not serve the model (every run checks its endpoints before starting actors).
+
 Ray itself is imported only when one of these runs, never by ``import stepstones``.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 from stepstones.distributed._driver import RayRunner
 from stepstones.distributed._generate_cli import add_ray_arguments, run_on_ray
+from stepstones.distributed._preflight import check_endpoint
 from stepstones.distributed._ray import LOCAL, connect, require_ray
 from stepstones.distributed._replicas import ReplicaSettings, RewardReplica, RewardReplicas
 from stepstones.distributed._serve_cli import add_serve_ray_arguments, serve_on_ray
@@ -34,6 +38,7 @@ __all__ = [
     "WorkerSpec",
     "add_ray_arguments",
     "add_serve_ray_arguments",
+    "check_endpoint",
     "connect",
     "require_ray",
     "run_on_ray",

@@ -20,6 +20,7 @@ import anyio
 
 import stepstones
 from stepstones.distributed._driver import RayRunner
+from stepstones.distributed._preflight import check_endpoint
 from stepstones.distributed._ray import LOCAL, connect, require_ray
 from stepstones.distributed._worker import WorkerSpec
 from stepstones.errors import ConfigError
@@ -127,6 +128,11 @@ def _jobs(
 
 async def _main(args: argparse.Namespace) -> int:
     teacher, student = _endpoints(args)
+    # Before any actor starts: no server, or a wrong model name, is one sentence, not a run
+    # whose every turn is rejected.
+    await check_endpoint(teacher, role="teacher")
+    if student != teacher:
+        await check_endpoint(student, role="student")
     # Open the seed source first: a bad --seeds fails before any actor starts.
     sampler = await anyio.to_thread.run_sync(SeedSampler, args.seeds)
     config = _config(args)
