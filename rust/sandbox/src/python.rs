@@ -202,7 +202,6 @@ const PY_HOOKS: Hooks = Hooks {
 /// every result frame itself, signed with the job's token.
 #[pyfunction]
 fn zygote_main(
-    py: Python<'_>,
     ctrl_fd: i32,
     harness: &Bound<'_, PyAny>,
     literal: &Bound<'_, PyAny>,
@@ -224,7 +223,7 @@ fn zygote_main(
                 // The zygote's fds (control socket at 3, ruleset) are closed or reused in the
                 // child: forget them instead of closing numbers that now mean something else.
                 std::mem::forget(z);
-                let code = run_child(py, harness, literal, &job, &token).unwrap_or(70);
+                let code = run_child(harness, literal, &job, &token).unwrap_or(70);
                 // SAFETY: the job is over; leave without finalisation (no atexit, no flushing
                 // of the zygote's own objects).
                 unsafe { libc::_exit(code) };
@@ -250,7 +249,6 @@ fn zygote_main(
 /// Runs one job in the locked-down child; returns the exit code. An `Err` means the harness
 /// itself was broken (e.g. by the program): no `D` frame is written, so the job is not "ok".
 fn run_child(
-    py: Python<'_>,
     harness: &Bound<'_, PyAny>,
     literal: &Bound<'_, PyAny>,
     job: &JobSpec,
@@ -297,7 +295,6 @@ fn run_child(
     }
     harness.call_method0("flush")?;
     emit(b'D', &["0"]);
-    let _ = py;
     Ok(0)
 }
 
