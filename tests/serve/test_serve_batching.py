@@ -34,6 +34,10 @@ async def test_concurrent_requests_for_one_problem_share_grading_calls(
                 tg.start_soon(request, env, i)
     assert got == {(env, i): 1.0 if i % 2 == 0 else 0.0 for env in envs for i in range(8)}
     assert rewarder._batcher.calls == 3  # one grading call per problem, not 24
+    assert rewarder.metrics.grade_calls == {"abduction": 1, "fuzzing": 1, "deduction": 1}
+    assert rewarder.metrics.graded_answers == {"abduction": 8, "fuzzing": 8, "deduction": 8}
+    text = rewarder.metrics.render()
+    assert 'stepstones_graded_answers_total{env="fuzzing"} 8' in text
 
 
 async def test_max_batch_splits_and_zero_window_still_works(

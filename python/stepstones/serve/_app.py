@@ -25,7 +25,7 @@ import msgspec
 
 from stepstones.serve._config import ServerConfig
 from stepstones.serve._cut import cut_response
-from stepstones.serve._rewarder import OUTCOMES, Rewarder
+from stepstones.serve._rewarder import OUTCOMES, Rewarder, Verdict
 from stepstones.serve._runcode import RunCodeError, RunCodeRequest, run_code
 
 __all__ = ["RewardApp", "RewardRequest"]
@@ -225,10 +225,14 @@ class RewardApp:
                     f"{None if req.prompts is None else len(req.prompts)} and {len(req.labels)}",
                 )
             prompts = req.prompts if req.prompts is not None else [None] * n
-            responses = [
-                cut_response(q, p).response for q, p in zip(req.query, prompts, strict=True)
-            ]
-            verdicts = await self.rewarder.score(responses, req.labels)
+            try:
+                responses = [
+                    cut_response(q, p).response for q, p in zip(req.query, prompts, strict=True)
+                ]
+                verdicts = await self.rewarder.score(responses, req.labels)
+            except Exception as exc:  # a well-formed request always gets a number per item
+                log.exception("reward 0.0 for %d items: internal error", n)
+                verdicts = [Verdict(0.0, "grader_error", f"internal error: {exc}")] * n
         finally:
             self._pending -= 1
         rewards = [v.reward for v in verdicts]

@@ -27,8 +27,14 @@ class Metrics:
         self.requests: Counter[tuple[str, int]] = Counter()  # (route, status) -> n
         self.latency_counts: Counter[tuple[str, int]] = Counter()  # (route, bucket index) -> n
         self.latency_sum_s: defaultdict[str, float] = defaultdict(float)
+        self.grade_calls: Counter[str] = Counter()  # env -> grading calls
+        self.graded_answers: Counter[str] = Counter()  # env -> answers in those calls
         self.in_flight = 0
         self.rejected_busy = 0
+
+    def grade_call(self, env: str, answers: int) -> None:
+        self.grade_calls[env] += 1
+        self.graded_answers[env] += answers
 
     def reward(self, env: str, outcome: str) -> None:
         self.rewards[(env, outcome)] += 1
@@ -47,6 +53,22 @@ class Metrics:
             lines.append(
                 f'stepstones_rewards_total{{env="{_esc(env)}",outcome="{_esc(outcome)}"}} {n}'
             )
+        lines += [
+            "# HELP stepstones_grade_calls_total Grading calls (answers batched per problem).",
+            "# TYPE stepstones_grade_calls_total counter",
+        ]
+        lines += [
+            f'stepstones_grade_calls_total{{env="{_esc(e)}"}} {n}'
+            for e, n in sorted(self.grade_calls.items())
+        ]
+        lines += [
+            "# HELP stepstones_graded_answers_total Answers graded in those calls.",
+            "# TYPE stepstones_graded_answers_total counter",
+        ]
+        lines += [
+            f'stepstones_graded_answers_total{{env="{_esc(e)}"}} {n}'
+            for e, n in sorted(self.graded_answers.items())
+        ]
         lines += [
             "# HELP stepstones_requests_total HTTP requests answered, by route and status.",
             "# TYPE stepstones_requests_total counter",

@@ -169,6 +169,7 @@ class Rewarder:
     async def _grade(self, problem: Problem, answers: list[str | None]) -> list[Verdict]:
         """Grade one batch of answers to ``problem``; failures become 0.0 verdicts."""
         env_name = problem.env
+        self.metrics.grade_call(env_name, len(answers))
         try:
             env = self._env(env_name)
             async with self._limiter:
