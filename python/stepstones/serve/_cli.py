@@ -10,6 +10,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import signal
 import sys
 
 import uvicorn
@@ -125,5 +126,20 @@ def run(args: argparse.Namespace) -> int:
             f"stepstones serve: rewards at http://{config.host}:{sock.getsockname()[1]}/get_reward "
             f"(sandbox workers: {sandbox.workers}; auth: {'bearer token' if token else 'none'})\n",
         )
-        server.run(sockets=[sock])
+        # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler
+        # that was installed before it; these record it instead of killing the process, so
+        # the sandbox below is closed and the exit status says "stopped cleanly".
+        stopped: list[int] = []
+        previous = {
+            sig: signal.signal(sig, lambda signum, _frame: stopped.append(signum))
+            for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            server.run(sockets=[sock])
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            sock.close()
+    if stopped:
+        sys.stderr.write(f"stepstones serve: stopped ({signal.Signals(stopped[-1]).name})\n")
     return 0
