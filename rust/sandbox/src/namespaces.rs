@@ -1,9 +1,9 @@
 //! Namespaces of a zygote, entered once at its start (never per job: that is the point).
 //!
 //! As root: network, mount, IPC, UTS and PID namespaces are unshared directly. Otherwise a
-//! user namespace comes first (mapping the caller's uid/gid to 0 inside), which grants the
-//! rights to unshare the rest. Each layer is tried on its own, so the report says exactly which
-//! ones this kernel allows; nothing here is fatal.
+//! user namespace comes first (the caller's uid/gid mapped to themselves); its capabilities
+//! grant the rights to unshare the rest, and jobs drop them again. Each layer is tried on its
+//! own, so the report says exactly which ones this kernel allows; nothing here is fatal.
 use std::ffi::CString;
 
 use crate::limits::errno;
@@ -65,8 +65,8 @@ pub fn enter(disabled: &[String], root: bool) -> (Entered, Vec<LayerReport>) {
             let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
             unshare(libc::CLONE_NEWUSER).and_then(|()| {
                 write_file("/proc/self/setgroups", "deny")?;
-                write_file("/proc/self/uid_map", &format!("0 {uid} 1"))?;
-                write_file("/proc/self/gid_map", &format!("0 {gid} 1"))
+                write_file("/proc/self/uid_map", &format!("{uid} {uid} 1"))?;
+                write_file("/proc/self/gid_map", &format!("{gid} {gid} 1"))
             })
         };
         entered.user = record(&mut report, "user_namespace", result);
