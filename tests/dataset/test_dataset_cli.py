@@ -147,3 +147,23 @@ def test_curriculum_cli_rejects_mismatched_bins(
     argv = ["curriculum", str(src), "--schedule", "medium_start_reverse", "--bins", "chain"]
     assert main([*argv, "--out", str(tmp_path / "x")]) == 1
     assert "easy_medium" in capsys.readouterr().err
+
+
+def test_curriculum_cli_verl_stages_are_parquet_without_a_launch_script(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = _store(tmp_path)
+    out = tmp_path / "verl"
+    argv = ["curriculum", str(src), "--schedule", "2:medium=1;4:hard=1", "--bins", "broad"]
+    assert main([*argv, "--prompts-per-step", "5", "--format", "verl", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "plan.json",
+        "stage_01.parquet",
+        "stage_02.parquet",
+    ]
+    rows = pq.read_table(out / "stage_02.parquet").to_pylist()
+    assert len(rows) == 10
+    # pass rate 0.2 (hard) only occurs for odd k in _store, i.e. induction problems
+    assert {r["data_source"] for r in rows} == {"stepstones/induction/hard"}
