@@ -46,6 +46,10 @@ import pytest
 from stepstones.sandbox import Call, Limits, Outcome, Sandbox, Script
 
 HOSTILE_DIR = Path(__file__).parent / "hostile"
+REPO_FILE = Path(__file__).resolve().parents[2] / "pyproject.toml"
+_CALLER_SOURCE_LINE = (
+    "The hostile corpus: one program per escape attempt, each checked from outside"
+)
 PROBE_PATHS = sorted(HOSTILE_DIR.glob("*.py"))
 SECRET_NAME = "STEPSTONES_HOSTILE_SECRET"
 STATUSES = {
@@ -183,6 +187,8 @@ class World:
     root: Path
     sentinel: Path
     tmp_target: Path
+    shm_target: Path
+    hostname: str
     fd_file: Path
     fd: int
     tcp: socket.socket
@@ -203,6 +209,9 @@ class World:
             "sentinel": str(self.sentinel),
             "sentinel_dir": str(self.root),
             "tmp_target": str(self.tmp_target),
+            "shm_target": str(self.shm_target),
+            "caller_file": str(Path(__file__).resolve()),
+            "repo_file": str(REPO_FILE),
             "tcp_port": self.tcp.getsockname()[1],
             "udp_port": self.udp.getsockname()[1],
             "unix_path": str(self.root / "listener.sock"),
@@ -221,8 +230,9 @@ class World:
                     extra.rmdir()
                 else:
                     extra.unlink()
-        with contextlib.suppress(FileNotFoundError):
-            self.tmp_target.unlink()
+        for target in (self.tmp_target, self.shm_target):
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
         self.sentinel.write_bytes(SENTINEL_TEXT)
         self.sentinel.chmod(SENTINEL_MODE)
         os.chown(self.sentinel, os.getuid(), os.getgid())
@@ -269,6 +279,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         root=root,
         sentinel=sentinel,
         tmp_target=Path(f"/tmp/stepstones-hostile-{token}"),
+        shm_target=Path(f"/dev/shm/stepstones-hostile-{token}"),
+        hostname=socket.gethostname(),
         fd_file=fd_file,
         fd=fd,
         tcp=tcp,
@@ -290,8 +302,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for sock in (tcp, udp, unix, abstract):
             sock.close()
         os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            w.tmp_target.unlink()
+        for target in (w.tmp_target, w.shm_target):
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
 
 
 @pytest.fixture(scope="module")
@@ -324,6 +337,8 @@ def sandbox(world: World) -> Iterator[Sandbox]:
             "the caller's command line": caller_cmdline,
             "the caller's environment block": caller_environ.decode(errors="replace"),
             "the root entry of /etc/passwd": _passwd_root_line(),
+            "a line of this test's own source": _CALLER_SOURCE_LINE,
+            "the caller's pyproject.toml": REPO_FILE.read_text().splitlines()[1],
             **_shadow_lines(),
         }
         yield sb
@@ -502,8 +517,9 @@ def check_no_new_files(run: Run, world: World) -> list[str]:
     expected = {world.sentinel.name, world.fd_file.name, "listener.sock"}
     extra = sorted(p.name for p in world.root.iterdir() if p.name not in expected)
     problems = [f"new files outside scratch: {extra}"] if extra else []
-    if world.tmp_target.exists():
-        problems.append(f"{world.tmp_target} was created")
+    for target in (world.tmp_target, world.shm_target):
+        if target.exists():
+            problems.append(f"{target} was created")
     return problems
 
 
@@ -534,6 +550,11 @@ def check_udp_no_datagram(run: Run, world: World) -> list[str]:
 
 def check_unix_no_connection(run: Run, world: World) -> list[str]:
     return _pending(world.unix, "unix socket") + _pending(world.abstract, "abstract unix socket")
+
+
+def check_hostname_unchanged(run: Run, world: World) -> list[str]:
+    now = socket.gethostname()
+    return [f"the host's hostname changed to {now!r}"] if now != world.hostname else []
 
 
 def check_victim_alive(run: Run, world: World) -> list[str]:
@@ -654,6 +675,8 @@ Check = Callable[[Run, World], list[str]]
 #: Checks a probe may name in its ``effect:`` header. Every check runs for every probe.
 EFFECT_CHECKS: dict[str, Check] = {
     "caller_cmdline_absent": check_nothing_leaked,
+    "caller_files_absent": check_nothing_leaked,
+    "hostname_unchanged": check_hostname_unchanged,
     "caller_not_signalled": check_caller_not_signalled,
     "fd_file_unchanged": check_fd_file_unchanged,
     "marker_absent": check_marker_absent,
@@ -690,6 +713,7 @@ ALWAYS: tuple[Check, ...] = (
     check_udp_no_datagram,
     check_unix_no_connection,
     check_victim_alive,
+    check_hostname_unchanged,
     check_caller_not_signalled,
     check_zygotes_alive,
     check_untraced,
@@ -841,6 +865,8 @@ LAYER_PROOFS: dict[str, tuple[str, ...]] = {
         "chdir_write",
         "read_etc_shadow",
         "read_etc_passwd",
+        "read_caller_files",
+        "write_dev_shm",
         "unix_socket_path",
     ),
     "landlock": (
@@ -853,9 +879,12 @@ LAYER_PROOFS: dict[str, tuple[str, ...]] = {
         "chdir_write",
         "read_etc_shadow",
         "read_etc_passwd",
+        "read_caller_files",
+        "write_dev_shm",
         "unix_socket_path",
     ),
-    "non_root_uid": ("write_outside", "chmod_outside", "read_etc_shadow"),
+    "non_root_uid": ("write_outside", "chmod_outside", "read_etc_shadow", "sethostname"),
+    "uts_namespace": ("sethostname",),
 }
 EFFECTS_ONLY: tuple[Check, ...] = tuple(
     check
