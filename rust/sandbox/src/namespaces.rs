@@ -230,3 +230,45 @@ pub fn pivot_into_minimal_root(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seccomp::tests::in_child;
+
+    #[test]
+    fn a_fresh_network_namespace_has_no_way_out() {
+        let status = in_child(|| {
+            // SAFETY: plain getter.
+            let root = unsafe { libc::geteuid() } == 0;
+            let (entered, report) =
+                enter(&["pid_namespace".into(), "mount_namespace".into()], root);
+            if !entered.net {
+                return 0; // this kernel/user cannot: nothing to check (reported, not fatal)
+            }
+            if report.iter().any(|(n, ok, _)| n == "pid_namespace" && *ok) {
+                return 10; // a disabled layer must stay off
+            }
+            // SAFETY: plain socket calls in the throwaway child.
+            unsafe {
+                let s = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+                let addr = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: 53u16.to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_be_bytes([1, 1, 1, 1]).to_be(),
+                    },
+                    sin_zero: [0; 8],
+                };
+                let rc = libc::connect(
+                    s,
+                    (&raw const addr).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as u32,
+                );
+                i32::from(rc == 0) * 11 // ENETUNREACH expected
+            }
+        });
+        assert!(libc::WIFEXITED(status));
+        assert_eq!(libc::WEXITSTATUS(status), 0);
+    }
+}

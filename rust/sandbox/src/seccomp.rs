@@ -568,9 +568,18 @@ pub fn name_of(nr: i64) -> Option<&'static str> {
 pub(crate) mod tests {
     use super::*;
 
+    /// Tests run on threads; a child forked by one test would inherit another test's pipe ends
+    /// (there is no exec to apply CLOEXEC), so forking tests take turns.
+    pub(crate) fn fork_lock() -> std::sync::MutexGuard<'static, ()> {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        LOCK.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Runs `f` in a forked child (tests must not lock down the test runner) and returns its
     /// wait status.
     pub(crate) fn in_child(f: impl FnOnce() -> i32) -> i32 {
+        let _serial = fork_lock();
         // SAFETY: the child only runs `f` and exits; the parent waits for it.
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0);

@@ -6,8 +6,14 @@ use crate::channel::{Token, TOKEN_LEN};
 use crate::fds::drain;
 use crate::wire::RawResult;
 
-/// Most bytes the harness channel may carry for one job (values are capped at 1 MB each).
-pub const CHANNEL_CAP: usize = 256 << 20;
+/// Most bytes the harness channel may carry for one job: room for every call's value at the
+/// literal codec's limit (1M characters, a few bytes each), bounded so a job cannot make its
+/// zygote buffer more than 256 MiB. Past it the job ends as an output limit.
+pub fn channel_cap(calls: usize) -> usize {
+    (2usize << 20)
+        .saturating_add(calls.saturating_mul(4 << 20))
+        .min(256 << 20)
+}
 
 /// The read ends and budgets the supervisor works with.
 pub struct Watch {
@@ -18,6 +24,7 @@ pub struct Watch {
     pub wall: Duration,
     pub call_cpu: Duration,
     pub output_cap: usize,
+    pub channel_cap: usize,
     pub token: Token,
     /// The zygote is pid 1 of a PID namespace: it may end every other process in it.
     pub pid_one: bool,
@@ -206,7 +213,7 @@ pub fn supervise(w: &Watch, control: &mut dyn Control, started: Instant) -> RawR
             }
         }
         if fds[3].revents != 0 {
-            let (eof, over) = drain(w.channel.as_raw_fd(), &mut res.channel, CHANNEL_CAP);
+            let (eof, over) = drain(w.channel.as_raw_fd(), &mut res.channel, w.channel_cap);
             chan_open = !eof;
             if frames.scan(&res.channel, &w.token) {
                 call_started_cpu = child_cpu(clock);
@@ -236,7 +243,8 @@ pub fn supervise(w: &Watch, control: &mut dyn Control, started: Instant) -> RawR
             // Output after the kill is not wanted; pipes of a dead child are at EOF anyway.
             out_open = out_open && !drain(w.stdout.as_raw_fd(), &mut res.stdout, w.output_cap).0;
             err_open = err_open && !drain(w.stderr.as_raw_fd(), &mut res.stderr, w.output_cap).0;
-            chan_open = chan_open && !drain(w.channel.as_raw_fd(), &mut res.channel, CHANNEL_CAP).0;
+            chan_open =
+                chan_open && !drain(w.channel.as_raw_fd(), &mut res.channel, w.channel_cap).0;
             if out_open || err_open || chan_open {
                 break; // a writer survives (impossible without fork): stop waiting for EOF
             }
@@ -280,4 +288,113 @@ fn reaped_or_exited(pid: libc::pid_t, have_pidfd: bool) -> bool {
     };
     // SAFETY: si_pid is valid for SIGCHLD-type siginfo.
     rc == 0 && unsafe { info.si_pid() } == pid
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::{self, TOKEN_LEN};
+    use crate::fds::Pipe;
+
+    struct NoControl;
+    impl Control for NoControl {
+        fn should_cancel(&mut self) -> bool {
+            false
+        }
+        fn fd(&self) -> RawFd {
+            -1
+        }
+    }
+
+    /// Forks a child running `body` with stdout/stderr/channel pipes, and supervises it.
+    fn supervised(
+        wall_ms: u64,
+        call_cpu_ms: u64,
+        cap: usize,
+        body: fn(RawFd, &Token),
+    ) -> RawResult {
+        let _serial = crate::seccomp::tests::fork_lock();
+        let (out, err, chan) = (
+            Pipe::new().unwrap(),
+            Pipe::new().unwrap(),
+            Pipe::new().unwrap(),
+        );
+        let token = channel::new_token().unwrap();
+        let started = Instant::now();
+        // SAFETY: the child only runs `body` with raw calls and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: raw calls in the forked test child.
+            unsafe {
+                libc::dup2(out.write.as_raw_fd(), 1);
+                libc::dup2(err.write.as_raw_fd(), 2);
+            }
+            body(chan.write.as_raw_fd(), &token);
+            // SAFETY: leaving the child.
+            unsafe { libc::_exit(3) };
+        }
+        drop((out.write, err.write, chan.write));
+        let w = Watch {
+            pid,
+            stdout: out.read,
+            stderr: err.read,
+            channel: chan.read,
+            wall: Duration::from_millis(wall_ms),
+            call_cpu: Duration::from_millis(call_cpu_ms),
+            output_cap: cap,
+            channel_cap: channel_cap(1),
+            token,
+            pid_one: false,
+        };
+        supervise(&w, &mut NoControl, started)
+    }
+
+    #[test]
+    fn exit_code_cpu_and_output_are_collected() {
+        let r = supervised(5000, 5000, 100, |_, _| {
+            // SAFETY: writing a static buffer to stdout.
+            unsafe { libc::write(1, b"hi\n".as_ptr().cast(), 3) };
+        });
+        assert_eq!((r.exit_code, r.signal, r.timed_out), (Some(3), None, false));
+        assert_eq!(r.stdout, b"hi\n");
+        assert!(r.wall_time_us > 0);
+    }
+
+    #[test]
+    fn wall_deadline_kills_a_sleeper() {
+        let r = supervised(200, 5000, 100, |_, _| {
+            std::thread::sleep(Duration::from_secs(20));
+        });
+        assert!(r.timed_out);
+        assert_eq!(r.signal, Some(libc::SIGKILL));
+        assert!(r.wall_time_us < 5_000_000);
+    }
+
+    #[test]
+    fn output_over_the_cap_is_cut_and_the_child_killed() {
+        let r = supervised(5000, 5000, 1000, |_, _| loop {
+            // SAFETY: writing a stack buffer to stdout.
+            unsafe { libc::write(1, [b'x'; 512].as_ptr().cast(), 512) };
+        });
+        assert!(r.output_exceeded && r.stdout_truncated && !r.stderr_truncated);
+        assert_eq!(r.stdout.len(), 1000);
+        assert_eq!(r.signal, Some(libc::SIGKILL));
+    }
+
+    #[test]
+    fn per_call_cpu_budget_counts_only_authentic_call_starts() {
+        let r = supervised(10_000, 100, 100, |chan, token| {
+            channel::write_all(chan, &channel::frame(token, b'S', &["0"]));
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(5) {}
+        });
+        assert!(r.call_timed_out && !r.timed_out);
+        // A forged start (wrong token) never starts the budget: only the wall clock stops it.
+        let r = supervised(600, 100, 100, |chan, _| {
+            channel::write_all(chan, &channel::frame(&[0; TOKEN_LEN], b'S', &["0"]));
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(5) {}
+        });
+        assert!(r.timed_out && !r.call_timed_out);
+    }
 }

@@ -378,6 +378,7 @@ impl Zygote {
             wall: Duration::from_micros(job.wall_time_us),
             call_cpu: Duration::from_micros(job.call_cpu_time_us),
             output_cap: usize::try_from(job.output_bytes).unwrap_or(usize::MAX),
+            channel_cap: supervise::channel_cap(job.args.len()),
             token,
             pid_one: self.pid_one,
         };
