@@ -154,3 +154,19 @@ async def test_validation_runs_twice_with_different_hash_seeds(sandbox: Any) -> 
     result = await get("deduction").validate(draft, counting)  # type: ignore[arg-type]
     assert result.kind == "nondeterministic"  # type: ignore[union-attr]
     assert len(counting.jobs) == 2
+
+
+SLOW = "def f(n):\n    s = 0\n    for i in range(3_000_000):\n        s += i\n    return n * 2\n"
+
+
+@pytest.mark.anyio
+async def test_whole_job_budget_does_not_blame_an_innocent_call(sandbox: Any) -> None:
+    problem = await _problem("abduction", sandbox, SLOW, ["3", "1", "2", "4", "5"])
+    # Each call takes a good fraction of a second: eight of them overrun a 1 s job CPU budget.
+    env = type(get("abduction"))(limits=Limits(cpu_time_s=1.0, call_cpu_time_s=1.0))
+    counting = Counting(sandbox)
+    answers = ["3", "1", "n=3", "4", "5", "6", "3", "7", "8", "9"]
+    grades = await env.grade(problem, answers, counting)  # type: ignore[arg-type]
+    assert [g.reward for g in grades] == [1.0 if a in ("3", "n=3") else 0.0 for a in answers]
+    assert all(g.status == "ok" for g in grades), grades
+    assert len(counting.jobs) >= 2  # the budget ran out at least once, and nobody was charged

@@ -4,8 +4,11 @@ Data answers (abduction and fuzzing inputs) are parsed in the parent with the li
 those that parse are deduplicated and sent as the argument lists of ONE call job against the
 validated problem code. If that child times out or crashes part-way, the calls it finished keep
 their results, the call that was running is charged with the failure, and the calls after it are
-re-run in a fresh child. Verdicts travel over the harness's own channel
-(:class:`~stepstones.sandbox.CallResult`), never through what the program prints.
+re-run in a fresh child. When the job's *total* CPU or wall budget ran out after some calls had
+finished, the running call may be innocent: it is re-run first in a fresh child instead, and
+charged only if it fails again with nothing finished before it. Verdicts travel over the
+harness's own channel (:class:`~stepstones.sandbox.CallResult`), never through what the program
+prints.
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ def outcome_reason(outcome: Outcome) -> str:
     return reasons.get(outcome.status, outcome.status)
 
 
+def _whole_job_limit(outcome: Outcome) -> bool:
+    """A timeout not known to come from the per-call CPU budget (which names its call)."""
+    return outcome.status == "timeout" and not outcome.detail.startswith("a call used")
+
+
 async def batched_calls(
     sandbox: Sandbox,
     source: str,
@@ -78,6 +86,11 @@ async def batched_calls(
                 rest.append(i)
         if not rest:
             break
+        if _whole_job_limit(outcome) and len(rest) < len(todo):
+            # The job's total CPU or wall budget ran out after some calls finished: the call
+            # that was running may be innocent, so it goes first in a fresh child.
+            todo = rest
+            continue
         # The first call that did not finish is the one that was running when the child died.
         results[rest[0]] = outcome
         todo = rest[1:]
