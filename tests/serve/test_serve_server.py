@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 import httpx
@@ -43,9 +43,10 @@ def _payload(items: list[tuple[str, Problem | str]]) -> dict[str, list[str]]:
     }
 
 
-async def _client(url: str, **kw: object) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=url, timeout=60.0, **kw) as client:  # type: ignore[arg-type]
-        yield client
+async def _until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    with anyio.fail_after(timeout_s):
+        while not condition():  # noqa: ASYNC110 - polls the server's state from outside
+            await anyio.sleep(0.005)
 
 
 async def test_right_and_wrong_answers_in_every_environment(
@@ -220,8 +221,9 @@ async def test_backpressure_refuses_past_max_pending(
         yield b'"labels": ["y"]}'
 
     body = _payload([(ANSWERS["deduction"][0], problems["deduction"])])
+    app = _app(sandbox, max_pending_requests=1)
     async with (
-        running(_app(sandbox, max_pending_requests=1)) as url,
+        running(app) as url,
         httpx.AsyncClient(base_url=url, timeout=30) as c,
     ):
         slow: list[httpx.Response] = []
@@ -232,7 +234,7 @@ async def test_backpressure_refuses_past_max_pending(
         async with anyio.create_task_group() as tg:
             tg.start_soon(send_slow)
             await sent_first_chunk.wait()
-            await anyio.sleep(0.2)  # let the server start reading it
+            await _until(lambda: app._pending == 1)  # the server is reading the slow body
             busy = await c.post("/get_reward", json=body)
             release.set()
         assert busy.status_code == 503
@@ -260,9 +262,10 @@ async def test_graceful_shutdown_finishes_in_flight_requests(
         async def post(url: str) -> None:
             got.append(await c.post(url + "/get_reward", json=body))
 
-        async with running(_app(sandbox)) as url:
+        app = _app(sandbox)
+        async with running(app) as url:
             tg.start_soon(post, url)
-            await anyio.sleep(0.15)  # the answer is being graded now
+            await _until(lambda: app.metrics.in_flight == 1)  # the answer is being graded now
             assert not got
         # Leaving `running` asked the server to exit and waited for it: the in-flight request
         # was answered before it stopped, and nothing listens any more.
