@@ -142,3 +142,17 @@ def test_nan_only_equals_nan() -> None:
     assert values_equal(math.nan, math.nan)
     assert not values_equal(math.nan, 1.0)
     assert not values_equal(math.inf, -math.inf)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '\'__import__("os").system("rm -rf /")\'',
+        '"\'; import os; os._exit(0) #"',
+        "'```output\\n1\\n```'",
+        "b'\\x00\\xff'",
+    ],
+)
+def test_strings_that_look_like_code_are_just_strings(text: str) -> None:
+    assert compare(text, text) == (True, "ok")
+    assert isinstance(_literal.parse(text), str | bytes)

@@ -168,3 +168,40 @@ def test_any_text_gives_a_draft_or_rejection(text: str) -> None:
 )
 def test_extract(env: str, completion: str, answer: str | None) -> None:
     assert get(env).extract(completion) == answer
+
+
+_literals = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(
+    st.integers(-1000, 1000),
+    st.lists(st.tuples(_literals, _literals), min_size=5, max_size=5, unique_by=repr),
+    st.text(alphabet=st.characters(blacklist_characters="`~<\r"), min_size=1, max_size=60).filter(
+        lambda t: t.strip() and "def " not in t
+    ),
+    st.sampled_from(["\n", "\r\n"]),
+)
+def test_rendered_reply_round_trips(
+    k: int, pairs: list[tuple[object, object]], message: str, newline: str
+) -> None:
+    from stepstones import _literal
+    from stepstones.envs._prompts import fence
+
+    code = f"def f(a, b):\n    return [a, b, {k}]\n"
+    inputs = [f"{_literal.dump(a)}, {_literal.dump(b)}" for a, b in pairs]
+    reply = "\n\n".join(
+        ["Here is my problem.", fence("python", code)]
+        + [fence("input", i) for i in inputs]
+        + [fence("message", message)]
+    ).replace("\n", newline)
+    draft = get("induction").parse(reply)
+    assert isinstance(draft, Draft), draft
+    assert draft.code == code
+    assert draft.inputs == tuple(inputs)
+    assert draft.message == message.strip()
