@@ -209,9 +209,12 @@ def bench_isolation_cpu(report: Report, args: Any) -> None:
     )
 
 
-def bench_scaling(report: Report, cores_speedup: float, args: Any) -> None:
+def bench_scaling(report: Report, args: Any) -> None:
     n = 100 if args.quick else 400
     jobs = [Script(source=TYPICAL)] * n
+    # Neighbours come and go: measure the cores again right before judging scaling on them.
+    cores_speedup = measure_cores().parallel_speedup
+    report.metric("scaling.cores_parallel_speedup", cores_speedup)
     with Sandbox(workers=1) as one, Sandbox(workers=2) as two:
         times = interleave(
             {
@@ -264,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bench_sandbox: CPU cost of isolation", flush=True)
         bench_isolation_cpu(report, args)
         print("bench_sandbox: scaling", flush=True)
-        bench_scaling(report, cores.parallel_speedup, args)
+        bench_scaling(report, args)
         report.metric("bench.total_s", time.perf_counter() - start)
     except Exception as exc:  # a wrong answer or a crash: report it, exit 1
         return report.finish(exc)
