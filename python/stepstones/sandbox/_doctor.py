@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import msgspec
+
 from stepstones.errors import SandboxError
 from stepstones.sandbox._engine import Sandbox
 from stepstones.sandbox._types import LAYERS, Capabilities, Script
@@ -45,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
         outcome = sandbox.run_batch([Script(source="print(6 * 7)")])[0]
     probe_ok = outcome.ok and outcome.stdout == "42\n"
     if args.json:
-        import msgspec  # noqa: PLC0415 - only for --json
-
         print(msgspec.json.encode(caps).decode())  # noqa: T201
     else:
         print(report(caps, probe_ok))  # noqa: T201

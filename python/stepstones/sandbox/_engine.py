@@ -112,7 +112,7 @@ class Sandbox:
         except BaseException:
             shutil.rmtree(self._scratch_root, ignore_errors=True)
             raise
-        self.capabilities = _capabilities(self._pool.capabilities(), isolation, disable_layers)
+        self.capabilities = _capabilities(self._pool.capabilities(), isolation)
         if self.capabilities.missing and not allow_weaker and isolation == "full":
             self.close()
             raise IsolationUnavailableError(
@@ -232,9 +232,8 @@ def _python_executable() -> str:
     return sys.executable
 
 
-def _capabilities(
-    report: Sequence[tuple[str, bool, str]], isolation: Isolation, disabled: Collection[Layer]
-) -> Capabilities:
+def _capabilities(report: Sequence[tuple[str, bool, str]], isolation: Isolation) -> Capabilities:
+    """The zygotes' layer report as :class:`Capabilities`, with the required ones missing."""
     active: list[Layer] = []
     notes: list[str] = []
     landlock_abi = 0
@@ -252,7 +251,6 @@ def _capabilities(
     required: list[Layer] = list(REQUIRED_LAYERS)
     required.append("non_root_uid" if root else "user_namespace")
     missing = [] if isolation == "none" else [lay for lay in required if lay not in active]
-    del disabled  # already applied by the zygotes; reported through the notes
     return Capabilities(
         isolation=isolation,
         running_as_root=root,

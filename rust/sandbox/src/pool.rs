@@ -307,7 +307,23 @@ impl Pool {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        let (z, _) = self.spawner.spawn()?;
+        let (z, report) = self.spawner.spawn()?;
+        // Fail closed for replacements too: a zygote weaker than the ones the caller accepted
+        // is not used.
+        let active = |r: &[LayerReport]| -> Vec<String> {
+            r.iter().filter(|l| l.1).map(|l| l.0.clone()).collect()
+        };
+        let lost: Vec<String> = active(&self.layers)
+            .into_iter()
+            .filter(|l| !active(&report).contains(l))
+            .collect();
+        if !lost.is_empty() {
+            z.stop(true);
+            return Err(Error::ZygoteStart(format!(
+                "a replacement zygote lacks isolation layers: {}",
+                lost.join(", ")
+            )));
+        }
         *lock(&slot.writer) = z.stream.try_clone().ok();
         *guard = Some(z);
         Ok(())

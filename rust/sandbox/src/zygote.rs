@@ -248,17 +248,14 @@ impl Zygote {
         }
         (hooks.child)();
         drop(sync.write);
-        let mut byte = [0u8; 1];
         // Wait until the waiter wrote the P message, so it precedes our hello on the socket.
-        loop {
-            // SAFETY: reading into a valid buffer (the pipe's read end is non-blocking).
-            let n = unsafe { libc::read(sync.read.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
-            if n != 0 && n != 1 && limits::errno() == libc::EAGAIN {
-                std::thread::sleep(Duration::from_micros(100));
-                continue;
-            }
-            break;
-        }
+        let mut pfd = libc::pollfd {
+            fd: sync.read.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polling one valid pollfd; the waiter writes one byte (or dies: POLLHUP).
+        while unsafe { libc::poll(&raw mut pfd, 1, -1) } < 0 {}
         Ok(())
     }
 
