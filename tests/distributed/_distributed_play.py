@@ -31,8 +31,8 @@ def problem_reply(k: int) -> str:
 
 
 class Play:
-    """The handler: ``async with ScriptedLLMServer(Play()) as srv``. Models "teacher" and
-    "student" tell the roles apart."""
+    """The handler: ``async with ScriptedLLMServer(Play()) as srv``. The student's requests
+    are those asking for several samples (``n > 1``), so any model name serves both roles."""
 
     def __init__(self, *, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
@@ -41,13 +41,13 @@ class Play:
         self.student_calls = 0
 
     def __call__(self, body: dict[str, Any]) -> dict[str, Any] | Reply:
-        if body["model"] == "teacher":
+        if int(body.get("n", 1)) == 1:
             self.teacher_calls += 1
             reply = completion([problem_reply(next(self._k))])
         else:
             self.student_calls += 1
             prompt = body["messages"][-1]["content"]
-            k = int(re.search(r"return x \+ (\d+)", prompt).group(1))  # type: ignore[union-attr]
+            k = int(re.findall(r"return x \+ (\d+)", prompt)[-1])
             n = int(body.get("n", 1))
             reply = completion([f"```output\n{1 + k if i % 2 == 0 else -1}\n```" for i in range(n)])
         return Reply(body=reply, delay_s=self.delay_s) if self.delay_s else reply

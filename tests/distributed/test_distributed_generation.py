@@ -87,10 +87,11 @@ async def test_killed_actor_is_replaced_and_the_store_is_complete_and_duplicate_
     # Every stored chain took exactly 2 teacher requests; the killed chains' requests are extra.
     assert play.teacher_calls > 2 * 8
 
-    # Resume with more jobs: the stored chains are skipped, only the missing ones are grown.
+    # Resume with more jobs, on one actor: the stored chains are skipped, only the missing ones
+    # are grown (resuming does not depend on the actor count).
     async with ScriptedLLMServer(Play()) as srv:
         with RunStore.open(tmp_path, Manifest(config=CONFIG)) as store:
-            runner = RayRunner(worker_spec(srv.base_url), store=store, actors=2, cpus_per_actor=0.5)
+            runner = RayRunner(worker_spec(srv.base_url), store=store, actors=1, cpus_per_actor=0.5)
             result = await runner.run(jobs(11), chains=11)
     assert (result.skipped, result.stored) == (8, 3)
     ids = stored_ids(tmp_path)
@@ -119,8 +120,7 @@ def test_generate_cli_on_ray_runs_and_resumes(
     ):
         common = [
             "--out", str(out), "--seeds", str(seed_file), "--env", "deduction",
-            "--teacher-url", srv.base_url, "--teacher-model", "teacher",
-            "--student-url", srv.base_url, "--student-model", "student",
+            "--teacher-url", srv.base_url, "--teacher-model", "scripted",
             "--samples", "4", "--max-turns", "2", "--quiet",
             "--ray", ray_cluster.address, "--ray-actors", "2",
             "--ray-cpus-per-actor", "0.5", "--sandbox-workers", "1",
@@ -131,6 +131,6 @@ def test_generate_cli_on_ray_runs_and_resumes(
     ids = stored_ids(out)
     assert len(ids) == len(set(ids)) == 5
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["opened"] == 2 and manifest["teacher"].startswith("teacher @ http://127.0.0.1")
+    assert manifest["opened"] == 2 and manifest["teacher"].startswith("scripted @ http://127.0.0.1")
     err = capsys.readouterr().err
     assert "5 chains in" in err and "(2 new, 3 already there, 0 failed, 0 actor restarts)" in err
