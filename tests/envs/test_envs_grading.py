@@ -41,6 +41,12 @@ async def _problem(env: str, sandbox: Any, code: str, inputs: Sequence[str], **k
     return result
 
 
+async def _problem_with(env: Any, sandbox: Any, code: str, inputs: Sequence[str]) -> Problem:
+    result = await env.validate(Draft(env=env.name, code=code, inputs=tuple(inputs)), sandbox)
+    assert isinstance(result, Problem), result
+    return result
+
+
 DOUBLE = "def f(n):\n    if n == 7:\n        while True:\n            pass\n    return n * 2\n"
 
 
@@ -75,7 +81,7 @@ async def test_abduction_rerun_after_timeout(sandbox: Any) -> None:
     problem = await _problem("abduction", sandbox, DOUBLE, ["3", "1", "2", "4", "5"])
     counting = Counting(sandbox)
     answers = ["3", "1", "7", "3.0", "n=3", "8"]
-    env = type(get("abduction"))(limits=Limits(call_cpu_time_s=0.5, wall_time_s=5.0))
+    env = type(get("abduction"))(limits=Limits(call_cpu_time_s=0.5, wall_time_s=120.0))
     grades = await env.grade(problem, answers, counting)  # type: ignore[arg-type]
     assert len(counting.jobs) == 2  # the batch, then the calls after the one that timed out
     assert isinstance(counting.jobs[1], Call)
@@ -156,14 +162,18 @@ async def test_validation_runs_twice_with_different_hash_seeds(sandbox: Any) -> 
     assert len(counting.jobs) == 2
 
 
-SLOW = "def f(n):\n    s = 0\n    for i in range(3_000_000):\n        s += i\n    return n * 2\n"
+SLOW = "def f(n):\n    s = 0\n    for i in range(6_000_000):\n        s += i\n    return n * 2\n"
 
 
 @pytest.mark.anyio
 async def test_whole_job_budget_does_not_blame_an_innocent_call(sandbox: Any) -> None:
-    problem = await _problem("abduction", sandbox, SLOW, ["3", "1", "2", "4", "5"])
-    # Each call takes a good fraction of a second: eight of them overrun a 1 s job CPU budget.
-    env = type(get("abduction"))(limits=Limits(cpu_time_s=1.0, call_cpu_time_s=1.0))
+    # Each call takes about 0.2 s of CPU: nine distinct answers overrun a 1 s job CPU budget.
+    # Wall deadlines are generous so that only the CPU budget can end a job on a busy machine.
+    roomy = type(get("abduction"))(limits=Limits(wall_time_s=120.0, cpu_time_s=30.0))
+    problem = await _problem_with(roomy, sandbox, SLOW, ["3", "1", "2", "4", "5"])
+    env = type(get("abduction"))(
+        limits=Limits(wall_time_s=120.0, cpu_time_s=1.0, call_cpu_time_s=1.0)
+    )
     counting = Counting(sandbox)
     answers = ["3", "1", "n=3", "4", "5", "6", "3", "7", "8", "9"]
     grades = await env.grade(problem, answers, counting)  # type: ignore[arg-type]
