@@ -150,7 +150,9 @@ class Grade(msgspec.Struct, frozen=True, kw_only=True):
 
     reward: float  # 1.0 or 0.0
     reason: str  # "ok", "wrong output for input 3: got 4, expected 5", "timeout", ...
-    status: str = "ok"  # the sandbox outcome status that decided it ("ok" when no run was needed)
+    # The sandbox outcome status that decided it ("ok" when no run was needed), or "format"
+    # when the answer was missing, too long or not of the right form (never sent to the sandbox).
+    status: str = "ok"
 
 
 class Usage(msgspec.Struct, frozen=True, kw_only=True):
@@ -250,7 +252,7 @@ def _check(env: _Envelope, expected: type[R]) -> None:
         raise RecordError(f"expected a {expected.__name__.lower()} record, got {env.type!r}")
 
 
-def decode_json(data: bytes | str, type: type[R]) -> R:  # noqa: A002 - mirrors msgspec
+def decode_json(data: bytes | str, type: type[R]) -> R:
     """Decode one versioned JSON record of the given type."""
     try:
         env = _json_envelope.decode(data)
@@ -263,7 +265,7 @@ def decode_json(data: bytes | str, type: type[R]) -> R:  # noqa: A002 - mirrors 
         raise RecordError(f"malformed {type.__name__} record: {exc}") from exc
 
 
-def decode(data: bytes, type: type[R]) -> R:  # noqa: A002 - mirrors msgspec
+def decode(data: bytes, type: type[R]) -> R:
     """Decode one versioned msgpack record of the given type."""
     try:
         env = _mp_envelope.decode(data)
