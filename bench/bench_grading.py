@@ -22,7 +22,7 @@ Run: ``.venv/bin/python bench/bench_grading.py --json bench/results/grading.json
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,8 +210,8 @@ def _naive(env_name: Env, problems: list[Problem], cases: list[Case], sb: Sandbo
     check(got == want, f"{env_name}: naive rewards wrong")
 
 
-def main() -> int:
-    args = parse_args(__doc__ or "", None)
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(__doc__ or "", argv)
     report = Report("grading", args)
     n_problems = 20 if args.quick else 100
     try:
