@@ -10,7 +10,7 @@ and returned over the sandbox's result channel; all answers of a problem run in 
 
 **Validation.** Every teacher input must be valid and *pass* ``test_f`` (so the test is not
 trivially failing), and the teacher's witness must be valid and *fail* ``test_f`` (so a bug
-exists).
+exists); the verdicts must agree between two runs with different hash seeds.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from stepstones import _literal
 from stepstones.envs._core import BaseEnvironment
-from stepstones.envs._grading import batched_calls, grade_data_answers, outcome_reason
+from stepstones.envs._grading import grade_data_answers, outcome_reason
 from stepstones.envs._prompts import fence, io_pairs
 from stepstones.records import Env, Grade, Message, Problem, RejectionKind
-from stepstones.sandbox._types import CallResult, Outcome
+from stepstones.sandbox._types import Call, CallResult
 
 if TYPE_CHECKING:
     from stepstones.sandbox import Sandbox
@@ -104,19 +104,29 @@ class Fuzzing(BaseEnvironment):
         if problem.witness is None:
             return "witness", "No witness found! Add a ```witness block."
         args = (*problem.inputs, problem.witness)
-        results = await batched_calls(
-            sandbox, problem.code + HARNESS, VERDICT_FUNCTION, args, self.limits
+        job = Call(
+            source=problem.code + HARNESS, function=VERDICT_FUNCTION, args=args, limits=self.limits
         )
-        for i, result in enumerate(results[:-1], 1):
-            if isinstance(result, Outcome):
-                return "timeout", f"checking input {i} failed: {outcome_reason(result)}"
-            verdict, why = _verdict(result)
+        _, first, second = await sandbox.check_determinism(job)
+        verdicts: list[list[tuple[str, str]]] = []
+        for outcome in (first, second):
+            if len(outcome.calls) < len(args) or not all(c.ran for c in outcome.calls):
+                where = next((i for i, c in enumerate(outcome.calls, 1) if not c.ran), len(args))
+                what = f"input {where}" if where <= len(problem.inputs) else "the witness"
+                return "timeout", (
+                    f"checking {what} with pre_test_f and test_f failed: "
+                    f"{outcome_reason(outcome)}; keep all three functions fast."
+                )
+            verdicts.append([_verdict(c) for c in outcome.calls])
+        if [v for v, _ in verdicts[0]] != [v for v, _ in verdicts[1]]:
+            return "nondeterministic", (
+                "pre_test_f/test_f give different verdicts in two runs with different hash "
+                "seeds; make them deterministic."
+            )
+        for i, (verdict, why) in enumerate(verdicts[0][:-1], 1):
             if verdict != "passed":
-                return "witness", (f"Input {i} must satisfy pre_test_f and pass test_f, but {why}.")
-        last = results[-1]
-        if isinstance(last, Outcome):
-            return "witness", f"checking the witness failed: {outcome_reason(last)}"
-        verdict, why = _verdict(last)
+                return "witness", f"Input {i} must satisfy pre_test_f and pass test_f, but {why}."
+        verdict, why = verdicts[0][-1]
         if verdict != "found":
             return "witness", (
                 f"The witness must satisfy pre_test_f and make test_f fail, but {why}."
