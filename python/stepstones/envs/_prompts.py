@@ -113,7 +113,11 @@ def io_pairs(problem: Problem, indices: Sequence[int] | None = None) -> str:
 
 def render_problem(problem: Problem) -> str:
     """The teacher's view of a previous problem: code, I/O pairs, message, witness."""
-    parts = [fence("python", problem.code), "Inputs and the outputs f returns:", io_pairs(problem)]
+    parts = [
+        fence("python", problem.code),
+        "Its inputs and the outputs f returns on them (computed by running f):",
+        fence("", io_pairs(problem)),
+    ]
     if problem.message:
         parts.append(fence("message", problem.message))
     if problem.witness is not None:
