@@ -924,3 +924,20 @@ def test_other_layers_hold_with_one_off(
     assert not problems, (
         f"{name} with {layer} off:\n  " + "\n  ".join(problems) + f"\n  outcome: {run.outcome}"
     )
+
+
+def test_jobs_do_not_see_each_others_leftovers(sandbox: Sandbox) -> None:
+    """One job plants a token in every place it can write; the next job on the same zygote (a
+    one-zygote sandbox) looks everywhere and must not find it: no answer can read another's."""
+    token = f"planted-{secrets.token_hex(8)}"
+    plant, harvest = (HOSTILE_DIR / "cross_job" / f"{n}.py" for n in ("plant", "harvest"))
+    with Sandbox(workers=1) as sb:
+        (planted,) = sb.run_batch(
+            [Script(source=f"P = {{'token': {token!r}}}\n{plant.read_text()}")]
+        )
+        assert planted.status == "ok", planted
+        assert "planted.txt" in planted.stdout, planted  # it did write its own scratch dir
+        for _ in range(3):
+            (seen,) = sb.run_batch([Script(source=harvest.read_text())])
+            assert seen.status == "ok", seen
+            assert token not in seen.stdout + seen.stderr, seen
