@@ -8,9 +8,9 @@ processes (so their CPU is not counted) and the real sandbox:
    ``DELAY_S`` (10 s). Reported: the peak number of chats in flight and the seconds spent at
    or above 1,000 (sampled every 0.1 s at the SDK's chat interface), chains/s, and this
    process's CPU (user + system, RUSAGE_SELF: the sandbox's zygotes are other processes) per
-   turn. Baseline in the same run: the same client sending as many bare chats at once; the
-   ratio says what a whole turn (prompting, parsing, validation and grading orchestration,
-   summary, store) costs the SDK over its two bare chats. A round takes about a minute, so
+   turn. Baseline in the same run: the same client sending as many bare chats, as many at once
+   as there are chains; the ratio says what a whole turn (prompting, parsing, validation and
+   grading orchestration, summary, store) costs the SDK over its two bare chats. A round takes about a minute, so
    this part uses at most 3 interleaved rounds.
 2. **One turn, M = 32.** Turns run one after another against an instant server, for deduction
    (grading needs no fork) and induction (one child per answer). Each phase is timed at the
@@ -232,23 +232,28 @@ def _summary(group: BaseExceptionGroup[Any]) -> str:
     return f"{len(leaves)} errors, e.g. " + " | ".join(kinds[:3])
 
 
-def _bare_chats(url: str, n: int, report_into: dict[str, float]) -> None:
+def _bare_chats(url: str, n: int, concurrency: int, report_into: dict[str, float]) -> None:
     from stepstones.llm import Endpoint, LLMClient, Sampling
     from stepstones.records import Message
 
     async def main() -> None:
-        endpoint = Endpoint(base_url=url, model="teacher", max_concurrency=2 * n)
+        endpoint = Endpoint(base_url=url, model="teacher", max_concurrency=concurrency)
         async with LLMClient(endpoint) as client:
             results: list[Any] = []
+            limiter = anyio.CapacityLimiter(concurrency)
 
             async def one(i: int) -> None:
-                res = await client.chat([Message("user", f"bare {i}")], Sampling(), 1)
+                async with limiter:
+                    res = await client.chat([Message("user", f"bare {i}")], Sampling(), 1)
                 results.append(res)
 
             cpu0, t0 = _cpu_s(), time.perf_counter()
-            async with anyio.create_task_group() as tg:
-                for i in range(n):
-                    tg.start_soon(one, i)
+            try:
+                async with anyio.create_task_group() as tg:
+                    for i in range(n):
+                        tg.start_soon(one, i)
+            except BaseExceptionGroup as group:
+                raise RuntimeError(f"bare chats failed: {_summary(group)}") from group
             report_into["wall_s"] = time.perf_counter() - t0
             report_into["cpu_s"] = _cpu_s() - cpu0
         check(len(results) == n, "bare chats missing")
@@ -271,7 +276,7 @@ def _part_in_flight(report: Report, sandbox: Any, chains: int, repeats: int) -> 
 
         def bare_case() -> None:
             bare.append({})
-            _bare_chats(server.url, chats, bare[-1])
+            _bare_chats(server.url, chats, chains, bare[-1])
 
         interleave({"pipeline": pipeline_case, "bare": bare_case}, repeats=repeats, warmup=0)
         pipe_cpu = median([r["cpu_s"] for r in pipe]) / turns
