@@ -125,3 +125,20 @@ def test_student_prompts_show_what_the_table_says() -> None:
     fuz = envs.get("fuzzing").student_prompt(_problem("fuzzing"))[0].content
     assert "def test_f" in fuz and "def pre_test_f" in fuz and "```input" in fuz
     assert "[9, 8]" not in fuz  # the witness stays hidden
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+async def test_grading_the_wrong_problem_is_a_clear_error(name: str) -> None:
+    other = "deduction" if name != "deduction" else "abduction"
+    with pytest.raises(ConfigError, match=f"is a {other} problem"):
+        await envs.get(name).grade(_problem(other), ["1"], None)  # type: ignore[arg-type]
+    unvalidated = Problem(
+        id="u",
+        env=name,
+        code="def f(x):\n    return x\n",
+        inputs=("1",),  # type: ignore[arg-type]
+        outputs=(),
+    )
+    with pytest.raises(ConfigError, match="validate it first"):
+        await envs.get(name).grade(unvalidated, ["1"], None)  # type: ignore[arg-type]

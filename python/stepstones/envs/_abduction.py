@@ -53,6 +53,7 @@ class Abduction(BaseEnvironment):
     async def grade(
         self, problem: Problem, answers: Sequence[str | None], sandbox: Sandbox
     ) -> list[Grade]:
+        self.check_gradable(problem)
         gold = problem.outputs[0]
 
         def judge(call: CallResult) -> Grade:

@@ -92,6 +92,19 @@ class BaseEnvironment:
         """Binary rewards for the extracted answers to one problem (None: no answer, 0.0)."""
         raise NotImplementedError
 
+    def check_gradable(self, problem: Problem) -> None:
+        """Raise ConfigError unless ``problem`` belongs to this environment and has gold outputs."""
+        if problem.env != self.name:
+            raise ConfigError(
+                f"problem {problem.id} is a {problem.env} problem; grade it with "
+                f"stepstones.envs.get({problem.env!r}), not {self.name!r}"
+            )
+        if not problem.inputs or len(problem.outputs) != len(problem.inputs):
+            raise ConfigError(
+                f"problem {problem.id} has {len(problem.inputs)} inputs and "
+                f"{len(problem.outputs)} outputs; validate it first (env.validate) to compute them"
+            )
+
     async def check_problem(
         self, problem: Problem, sandbox: Sandbox
     ) -> tuple[RejectionKind, str] | None:

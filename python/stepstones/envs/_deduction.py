@@ -53,6 +53,7 @@ class Deduction(BaseEnvironment):
         self, problem: Problem, answers: Sequence[str | None], sandbox: Sandbox | None = None
     ) -> list[Grade]:
         """Compare each answer with the gold output in the parent; ``sandbox`` is not used."""
+        self.check_gradable(problem)
         gold = problem.outputs[0]
         grades: list[Grade] = []
         for answer in answers:

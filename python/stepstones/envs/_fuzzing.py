@@ -136,6 +136,8 @@ class Fuzzing(BaseEnvironment):
     async def grade(
         self, problem: Problem, answers: Sequence[str | None], sandbox: Sandbox
     ) -> list[Grade]:
+        self.check_gradable(problem)
+
         def judge(call: CallResult) -> Grade:
             verdict, why = _verdict(call)
             if verdict == "found":

@@ -110,6 +110,7 @@ class Induction(BaseEnvironment):
     async def grade(
         self, problem: Problem, answers: Sequence[str | None], sandbox: Sandbox
     ) -> list[Grade]:
+        self.check_gradable(problem)
         grades: list[Grade | None] = [None] * len(answers)
         unique: dict[str, list[int]] = {}
         for i, answer in enumerate(answers):
