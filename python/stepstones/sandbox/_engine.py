@@ -108,7 +108,9 @@ class Sandbox:
             )
         except OSError as exc:
             shutil.rmtree(self._scratch_root, ignore_errors=True)
-            raise SandboxError(f"could not start the sandbox zygotes: {exc}") from exc
+            raise SandboxError(
+                f"could not start the sandbox zygotes: {exc}; `stepstones doctor` shows why"
+            ) from exc
         except BaseException:
             shutil.rmtree(self._scratch_root, ignore_errors=True)
             raise
@@ -120,7 +122,8 @@ class Sandbox:
                 + ", ".join(self.capabilities.missing)
                 + "; notes: "
                 + "; ".join(self.capabilities.notes)
-                + ". Pass allow_weaker=True to run without them (not for untrusted code)."
+                + ". Pass allow_weaker=True (--allow-weaker-sandbox on the command line) to"
+                + " run without them, never for untrusted code; `stepstones doctor` shows why"
             )
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -37,8 +37,27 @@ fn write_file(path: &str, text: &str) -> Result<(), i32> {
     std::fs::write(path, text).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
 }
 
+/// Whether this process holds the capabilities the root path needs (`CAP_SYS_ADMIN` for
+/// namespaces and mounts, `CAP_SETUID`/`CAP_SETGID` to drop jobs to an unprivileged uid,
+/// `CAP_CHOWN` for their scratch dir). Root in a default container lacks some of them.
+pub fn has_root_capabilities() -> bool {
+    // CAP_CHOWN, CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
+    [0, 6, 7, 21].iter().all(|&cap| has_capability(cap))
+}
+
+/// Whether `cap` is in this process's effective set.
+fn has_capability(cap: u32) -> bool {
+    let mut header = [0x2008_0522u32, 0]; // _LINUX_CAPABILITY_VERSION_3, this process
+    let mut data = [0u32; 6]; // two {effective, permitted, inheritable} words
+                              // SAFETY: header and data have the layout capget expects for version 3.
+    if unsafe { libc::syscall(libc::SYS_capget, header.as_mut_ptr(), data.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    data[(cap / 32) as usize * 3] & (1 << (cap % 32)) != 0
+}
+
 /// Enters the namespaces not listed in `disabled`; returns what was entered and a report.
-pub fn enter(disabled: &[String], root: bool) -> (Entered, Vec<LayerReport>) {
+pub fn enter(disabled: &[String], privileged: bool) -> (Entered, Vec<LayerReport>) {
     let off = |name: &str| disabled.iter().any(|d| d == name);
     let mut report: Vec<LayerReport> = Vec::new();
     let mut entered = Entered::default();
@@ -51,15 +70,21 @@ pub fn enter(disabled: &[String], root: bool) -> (Entered, Vec<LayerReport>) {
         report.push((name.to_string(), ok, note));
         ok
     };
-    if root {
+    if privileged {
         report.push((
             "user_namespace".into(),
             false,
             "not needed: started as root".into(),
         ));
     } else {
+        // SAFETY: plain getter.
+        let euid = unsafe { libc::geteuid() };
         let result = if off("user_namespace") {
             Err(0)
+        } else if euid == 0 && !has_capability(31) {
+            // Mapping uid 0 needs CAP_SETFCAP; without it the namespace would be entered with
+            // no mapping at all (and could not be left again), so do not enter it.
+            Err(libc::EPERM)
         } else {
             // SAFETY: plain getters.
             let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };

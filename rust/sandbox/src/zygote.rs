@@ -93,7 +93,10 @@ impl Zygote {
         }
         // SAFETY: the kernel just gave us this fd.
         let devnull = fds::move_high(&unsafe { OwnedFd::from_raw_fd(devnull) })?;
-        let (entered, mut report) = namespaces::enter(&cfg.disabled, root);
+        // Root without the capabilities to use it (a default container, a dropped bounding set)
+        // takes the unprivileged path: a user namespace, and no uid switch.
+        let privileged = root && namespaces::has_root_capabilities();
+        let (entered, mut report) = namespaces::enter(&cfg.disabled, privileged);
         if entered.pid {
             Self::become_pid_one(&mut ctrl, hooks)?;
         } else {
@@ -104,7 +107,7 @@ impl Zygote {
                 &wire::Writer::new(wire::PID, pid as u64).finish(),
             )?;
         }
-        let uid_gid = (root && !off(&cfg, "non_root_uid")).then_some((JOB_UID, JOB_UID));
+        let mut uid_gid = (privileged && !off(&cfg, "non_root_uid")).then_some((JOB_UID, JOB_UID));
         let mut scratch_path = cfg.scratch_dir.clone();
         if entered.mount {
             match namespaces::pivot_into_minimal_root(&cfg.scratch_dir, &cfg.readable, uid_gid) {
@@ -120,20 +123,27 @@ impl Zygote {
                 }
             }
         }
+        let mut uid_note = String::new();
         if scratch_path != "/tmp" {
             if let Some((uid, gid)) = uid_gid {
-                std::os::unix::fs::chown(&scratch_path, Some(uid), Some(gid)).map_err(
-                    |source| Error::Sys {
-                        call: "chown(scratch)",
-                        source,
-                    },
-                )?;
+                if let Err(e) = std::os::unix::fs::chown(&scratch_path, Some(uid), Some(gid)) {
+                    uid_note = format!("chown of the scratch dir failed: {e}");
+                    uid_gid = None;
+                }
             }
         }
-        report.push(match (root, uid_gid.is_some()) {
-            (true, true) => ("non_root_uid".into(), true, format!("uid/gid {JOB_UID}")),
-            (true, false) => ("non_root_uid".into(), false, "disabled".into()),
-            (false, _) => (
+        report.push(match (root, privileged, uid_gid.is_some()) {
+            (true, true, true) => ("non_root_uid".into(), true, format!("uid/gid {JOB_UID}")),
+            (true, true, false) if !uid_note.is_empty() => ("non_root_uid".into(), false, uid_note),
+            (true, true, false) => ("non_root_uid".into(), false, "disabled".into()),
+            (true, false, _) => (
+                "non_root_uid".into(),
+                false,
+                "root without CAP_SYS_ADMIN/CAP_SETUID (e.g. a default container): jobs would \
+                 keep uid 0"
+                    .into(),
+            ),
+            (false, _, _) => (
                 "non_root_uid".into(),
                 false,
                 "not started as root: jobs keep the caller's uid".into(),
