@@ -4,6 +4,9 @@ cancellation, determinism checks, the isolation-off mode, and `stepstones doctor
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +187,35 @@ def test_doctor_prints_the_capability_report(capsys: pytest.CaptureFixture[str])
     assert cli_main(["doctor"]) == 0
     text = capsys.readouterr().out
     assert "[on ] seccomp" in text and "landlock" in text and "test job: ok" in text
+
+
+_NO_CAPS_SCRIPT = """
+from stepstones.errors import IsolationUnavailableError
+from stepstones.sandbox import Sandbox, Script
+try:
+    Sandbox(workers=1)
+except IsolationUnavailableError as exc:
+    print("REFUSED", exc)
+with Sandbox(workers=1, allow_weaker=True) as sb:
+    print("MISSING", ",".join(sb.capabilities.missing))
+    out = sb.run_batch([Script(source="print(6 * 7)")])[0]
+    print("JOB", out.status, out.stdout.strip())
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
+)
+def test_root_without_capabilities_fails_closed_and_names_the_fix() -> None:
+    """Root with an empty capability bounding set, as in a default container."""
+    proc = subprocess.run(
+        ["setpriv", "--bounding-set=-all", "--inh-caps=-all", sys.executable, "-c",
+         _NO_CAPS_SCRIPT],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+    assert "non_root_uid" in lines["REFUSED"]
+    assert "allow_weaker=True" in lines["REFUSED"] and "stepstones doctor" in lines["REFUSED"]
+    assert "non_root_uid" in lines["MISSING"]
+    assert lines["JOB"] == "ok 42"
