@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,15 @@ def test_config_is_checked() -> None:
 )
 def test_is_boilerplate(lines: list[str], expected: bool) -> None:
     assert is_boilerplate(lines) is expected
+
+
+def test_parquet_without_pyarrow_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "data.parquet"
+    path.write_bytes(b"PAR1")
+    # A None entry in sys.modules makes the import fail as if pyarrow were not installed.
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(SeedError, match=r"pip install 'stepstones\[parquet\]'"):
+        SeedSampler(path)
