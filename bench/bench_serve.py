@@ -65,9 +65,10 @@ def _completion(env: Env, k: int, i: int) -> tuple[str, float]:
         return f"```input\n{1 if right else 2}\n```", float(right)
     if env == "fuzzing":
         return f"```input\n{-3 if right else 3}\n```", float(right)
-    # Induction answers are programs: each one distinct, so each gets its own child.
-    body = f"{k} * x + 1" if right else f"{k} * x + 2"
-    return f"```python\ndef f(x):\n    # sample {i}\n    return {body}\n```", float(right)
+    # Induction answers are programs, each a different syntax tree (the server runs programs
+    # that differ only in comments or layout once), so each one costs its own sandbox child.
+    body = f"{k} * x + {1 if right else 2} + 0 * {i}"
+    return f"```python\ndef f(x):\n    return {body}\n```", float(right)
 
 
 # The baseline reward server, run as `python -c BASELINE PORT`.
@@ -280,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         servers.append(_start([sys.executable, "-c", BASELINE, str(base_port)], base_port))
         report.note(
             f"{n_problems} problems per environment, {GROUP} consecutive requests per problem "
-            "(a GRPO group); half the answers right; every induction answer a distinct program"
+            "(a GRPO group); half the answers right; every induction answer a distinct program "
+            "(a different syntax tree, so no two share a sandbox child)"
         )
         report.note(
             f"{concurrency} requests in flight, one item each, a new connection per request; "

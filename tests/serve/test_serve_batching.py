@@ -35,9 +35,10 @@ async def test_concurrent_requests_for_one_problem_share_grading_calls(
     assert got == {(env, i): 1.0 if i % 2 == 0 else 0.0 for env in envs for i in range(8)}
     assert rewarder._batcher.calls == 3  # one grading call per problem, not 24
     assert rewarder.metrics.grade_calls == {"abduction": 1, "fuzzing": 1, "deduction": 1}
-    assert rewarder.metrics.graded_answers == {"abduction": 8, "fuzzing": 8, "deduction": 8}
+    # 8 answers each, 2 distinct (right and wrong): identical answers are graded once.
+    assert rewarder.metrics.graded_answers == {"abduction": 2, "fuzzing": 2, "deduction": 2}
     text = rewarder.metrics.render()
-    assert 'stepstones_graded_answers_total{env="fuzzing"} 8' in text
+    assert 'stepstones_graded_answers_total{env="fuzzing"} 2' in text
 
 
 async def test_max_batch_splits_and_zero_window_still_works(
@@ -85,3 +86,18 @@ def test_batcher_rejects_bad_settings() -> None:
         Batcher(grade, window_s=-1)
     with pytest.raises(ValueError, match="max_batch"):
         Batcher(grade, max_batch=0)
+
+
+async def test_programs_differing_only_in_comments_and_layout_run_once(
+    sandbox: Sandbox, problems: dict[Env, Problem]
+) -> None:
+    rewarder = Rewarder(sandbox)
+    label = records.encode_json(problems["induction"]).decode()
+    right = "```python\ndef f(x):\n    return 2 * x + 1\n```"
+    same = "```python\n# my answer\ndef f(x):\n\n    return (2 * x) + 1  # doubled\n```"
+    other = "```python\ndef f(y):\n    return 2 * y + 1\n```"  # a different tree: runs too
+    wrong = "```python\ndef f(x):\n    return x\n```"
+    broken = "```python\ndef f(x) return\n```"
+    verdicts = await rewarder.score([right, same, other, wrong, broken, same], [label] * 6)
+    assert [v.reward for v in verdicts] == [1.0, 1.0, 1.0, 0.0, 0.0, 1.0]
+    assert rewarder.metrics.graded_answers == {"induction": 4}

@@ -62,7 +62,7 @@ class Metrics:
             for e, n in sorted(self.grade_calls.items())
         ]
         lines += [
-            "# HELP stepstones_graded_answers_total Answers graded in those calls.",
+            "# HELP stepstones_graded_answers_total Distinct answers graded in those calls.",
             "# TYPE stepstones_graded_answers_total counter",
         ]
         lines += [

@@ -10,6 +10,7 @@ with a named outcome and a logged reason: a failed reward request would crash th
 
 from __future__ import annotations
 
+import ast
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,16 @@ _STATUS_OUTCOMES = frozenset(OUTCOMES) & {
     "denied_syscall",
     "signal",
 }
+
+
+def _program_key(answer: str | None) -> str | None:
+    """A program's syntax tree without comments and layout (its text when it does not parse)."""
+    if answer is None:
+        return None
+    try:
+        return ast.dump(ast.parse(answer))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return answer
 
 
 class Verdict(msgspec.Struct, frozen=True):
@@ -167,16 +178,38 @@ class Rewarder:
             out[i] = verdict
 
     async def _grade(self, problem: Problem, answers: list[str | None]) -> list[Verdict]:
-        """Grade one batch of answers to ``problem``; failures become 0.0 verdicts."""
+        """Grade one batch of answers to ``problem``; failures become 0.0 verdicts.
+
+        Program answers that parse to the same syntax tree (they differ only in comments or
+        layout, common among a GRPO group's samples) are run once: each untrusted program
+        costs a sandbox child, and such programs behave identically.
+        """
         env_name = problem.env
-        self.metrics.grade_call(env_name, len(answers))
         try:
             env = self._env(env_name)
+            if getattr(env, "answer_kind", None) == "python":
+                # Answers over the grader's size cap are judged on their text, not their tree.
+                cap = getattr(env, "max_answer_chars", None)
+                keys = [
+                    a if a is not None and cap is not None and len(a) > cap else _program_key(a)
+                    for a in answers
+                ]
+            else:
+                keys = list(answers)
+            first: dict[str | None, int] = {}
+            for i, key in enumerate(keys):
+                first.setdefault(key, i)
+            unique = [answers[i] for i in first.values()]
+            self.metrics.grade_call(env_name, len(unique))
             async with self._limiter:
                 with anyio.fail_after(self._grade_timeout_s):
-                    grades = await env.grade(problem, answers, self.sandbox)
-            if len(grades) != len(answers):
-                raise RuntimeError(f"grader returned {len(grades)} grades for {len(answers)}")
+                    unique_grades = await env.grade(problem, unique, self.sandbox)
+            if len(unique_grades) != len(unique):
+                raise RuntimeError(
+                    f"grader returned {len(unique_grades)} grades for {len(unique)} answers"
+                )
+            by_key = dict(zip(first, unique_grades, strict=True))
+            grades = [by_key[key] for key in keys]
         except TimeoutError:
             reason = f"grading passed {self._grade_timeout_s}s"
             return [Verdict(0.0, "grade_timeout", reason, env_name) for _ in answers]
