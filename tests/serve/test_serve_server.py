@@ -199,6 +199,7 @@ async def test_bearer_token(sandbox: Sandbox, problems: dict[Env, Problem]) -> N
         denied = await c.post("/get_reward", json=body)
         assert denied.status_code == 401
         assert denied.headers["www-authenticate"] == "Bearer"
+        assert denied.headers["content-type"] == "application/json"
         wrong = await c.post("/get_reward", json=body, headers={"Authorization": "Bearer x"})
         assert wrong.status_code == 401
         assert (await c.get("/metrics")).status_code == 401

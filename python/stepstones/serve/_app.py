@@ -110,9 +110,9 @@ class RewardApp:
                 "type": "http.response.start",
                 "status": status,
                 "headers": [
-                    headers[0] if headers else _JSON,
+                    *(() if any(h[0] == b"content-type" for h in headers) else (_JSON,)),
+                    *headers,
                     (b"content-length", str(len(body)).encode()),
-                    *headers[1:],
                 ],
             }
         )
@@ -197,7 +197,7 @@ class RewardApp:
             raise _HTTPError(
                 503,
                 f"server busy: {self._pending} requests pending (max_pending_requests); retry",
-                (_JSON, (b"retry-after", b"1")),
+                ((b"retry-after", b"1"),),
             )
 
     async def _get_reward(self, scope: Scope, receive: Receive) -> bytes:
