@@ -48,7 +48,7 @@ def test_uncaught_exception_is_a_runtime_error_with_type_and_message(sandbox: Sa
     )
     assert "Traceback" in out.stderr and "ValueError: bad input 7" in out.stderr
     assert 'File "main.py", line 1' in out.stderr
-    assert "raise ValueError('bad input 7')" in out.stderr  # the program's own source line
+    assert "raise ValueError" not in out.stderr  # the program's source is never quoted
 
 
 def test_nonzero_exit_is_a_runtime_error(sandbox: Sandbox) -> None:

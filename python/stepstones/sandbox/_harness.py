@@ -21,7 +21,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import io
-import linecache
 import sys
 import time
 import traceback
@@ -72,9 +71,9 @@ def flush() -> None:
             stream.flush()
 
 
-def _fresh_main(source: str) -> types.ModuleType:
-    # Tracebacks show the program's own lines, as they would for a file.
-    linecache.cache["main.py"] = (len(source), None, source.splitlines(True), "main.py")
+def _fresh_main() -> types.ModuleType:
+    # No source lines in tracebacks (the text is not a file): output never quotes the program,
+    # so markers or secrets in its source cannot appear unless it prints them itself.
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = main
@@ -96,7 +95,7 @@ def _exit_code(exc: SystemExit) -> int:
 def run_script(source: str) -> tuple[int, tuple[str, str, str] | None]:
     """Run ``source`` as ``__main__``; return the exit code and the uncaught exception (type,
     message, errno text) if it died of one."""
-    main = _fresh_main(source)
+    main = _fresh_main()
     try:
         exec(compile(source, "main.py", "exec"), main.__dict__)
     except SystemExit as exc:
@@ -113,7 +112,7 @@ def run_script(source: str) -> tuple[int, tuple[str, str, str] | None]:
 
 def load(source: str, function: str) -> tuple[Callable[..., Any] | None, str, str]:
     """Exec ``source`` and find ``function``: ``(fn, "", "")`` or ``(None, type, message)``."""
-    main = _fresh_main(source)
+    main = _fresh_main()
     try:
         exec(compile(source, "main.py", "exec"), main.__dict__)
     except BaseException as exc:  # SystemExit included: reported as data
