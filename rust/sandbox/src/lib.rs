@@ -11,6 +11,7 @@ pub mod namespaces;
 pub mod pool;
 pub mod recipe;
 pub mod seccomp;
+pub mod seccomp_policy;
 pub mod supervise;
 pub mod wire;
 pub mod zygote;
