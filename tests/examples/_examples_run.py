@@ -19,8 +19,10 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def clean_env() -> dict[str, str]:
-    """This environment without stepstones/OpenAI settings, so only the arguments count."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("STEPSTONES_", "OPENAI_"))}
+    """This environment without stepstones/OpenAI/Ray settings (a Ray test in this session
+    may have set RAY_ADDRESS), so only the arguments count."""
+    prefixes = ("STEPSTONES_", "OPENAI_", "RAY_ADDRESS")
+    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
 
 
 async def run_example(

@@ -46,7 +46,8 @@ def connect(address: str | None, *, num_cpus: int | None = None) -> bool:
         "configure_logging": False,
     }
     if address is None or address == LOCAL:
-        kwargs["num_cpus"] = num_cpus
+        # "local": a new private cluster even when RAY_ADDRESS or a running one would be found.
+        kwargs.update(address="local", num_cpus=num_cpus)
     else:
         _preflight(address)
         if num_cpus is not None:
@@ -58,7 +59,7 @@ def connect(address: str | None, *, num_cpus: int | None = None) -> bool:
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = "a local Ray cluster" if "address" not in kwargs else f"Ray at {address!r}"
+        where = "a local Ray cluster" if kwargs["address"] == "local" else f"Ray at {address!r}"
         raise ClusterError(
             f"cannot connect to {where}: {exc}; start one with `ray start --head` (use "
             "--ray auto on a node of that cluster) or pass --ray local for a private one"
