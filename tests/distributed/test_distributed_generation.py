@@ -99,11 +99,12 @@ async def test_killed_actor_is_replaced_and_the_store_is_complete_and_duplicate_
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    """``stepstones generate``'s own parser with the Ray options added (the lead wires the
-    same two calls into the CLI)."""
+    """``stepstones generate``'s own parser with the Ray options (added here unless the
+    generate CLI already wires them in)."""
     parser = argparse.ArgumentParser(prog="stepstones generate")
     generate_cli.add_arguments(parser)
-    add_ray_arguments(parser)
+    if "--ray" not in parser._option_string_actions:
+        add_ray_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -107,7 +107,8 @@ def ray_args(argv: list[str]) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(prog="stepstones generate")
     generate_cli.add_arguments(parser)
-    add_ray_arguments(parser)
+    if "--ray" not in parser._option_string_actions:  # until the generate CLI wires it in
+        add_ray_arguments(parser)
     return parser.parse_args(argv)
 
 
