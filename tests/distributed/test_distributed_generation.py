@@ -135,3 +135,24 @@ def test_generate_cli_on_ray_runs_and_resumes(
     assert manifest["opened"] == 2 and manifest["teacher"].startswith("scripted @ http://127.0.0.1")
     err = capsys.readouterr().err
     assert "5 chains in" in err and "(2 new, 3 already there, 0 failed, 0 actor restarts)" in err
+
+
+@pytest.mark.anyio
+async def test_an_actor_that_cannot_start_its_sandbox_reports_why(
+    ray_cluster: Any, tmp_path: Path
+) -> None:
+    """The actor's own error (here: limits its sandbox refuses) reaches the driver as itself,
+    not as a dead actor, and nothing is stored."""
+    import msgspec
+
+    from stepstones.errors import ConfigError
+    from stepstones.sandbox import Limits
+
+    spec = msgspec.structs.replace(
+        worker_spec("http://127.0.0.1:9/v1"), limits=Limits(memory_mib=1)
+    )
+    with RunStore.open(tmp_path, Manifest(config=CONFIG)) as store:
+        runner = RayRunner(spec, store=store, actors=1, cpus_per_actor=0.5)
+        with pytest.raises(ConfigError, match=r"memory_mib must be >= 16, got 1"):
+            await runner.run(jobs(2), chains=2)
+    assert stored_ids(tmp_path) == []
