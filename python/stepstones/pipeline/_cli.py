@@ -123,6 +123,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--progress-interval", type=float, default=10.0, help="seconds between plain progress lines"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    # --ray ADDRESS runs the same job sharded over Ray actors (stepstones.distributed); Ray
+    # itself is imported only when --ray is given.
+    from stepstones.distributed import add_ray_arguments  # noqa: PLC0415 - cycle-free, lazy
+
+    add_ray_arguments(parser)
 
 
 def _endpoint(url: str | None, model: str | None, role: str, max_requests: int) -> Endpoint | None:
@@ -166,6 +171,10 @@ def _jobs(seeds: Iterator[Seed], envs: Sequence[Env], modes: Sequence[Mode]) -> 
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "ray", None) is not None:
+        from stepstones.distributed import run_on_ray  # noqa: PLC0415
+
+        return run_on_ray(args)
     logging.basicConfig(level=logging.WARNING, format="stepstones: %(message)s")
     return anyio.run(_main, args)
 
