@@ -58,7 +58,9 @@ fn kill_strays(w: &Watch) {
     // SAFETY: signalling the job's group, and (as namespace init) every other process in it.
     unsafe {
         libc::kill(-w.pid, libc::SIGKILL);
-        if w.pid_one {
+        // kill(-1) outside a PID namespace would signal every process the zygote's uid may
+        // reach on the host, so it is sent only when the kernel confirms we are its init.
+        if w.pid_one && libc::getpid() == 1 {
             libc::kill(-1, libc::SIGKILL);
         }
     }
