@@ -54,7 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--graceful-timeout-s", type=float, default=d.graceful_timeout_s)
     parser.add_argument("--no-run-code", action="store_true", help="do not serve POST /run_code")
     parser.add_argument(
+        "--allow-weaker-sandbox",
         "--allow-weaker",
+        dest="allow_weaker",
         action="store_true",
         help="start even if some sandbox isolation layers are unavailable (not for untrusted code)",
     )
