@@ -94,6 +94,12 @@ class BaseEnvironment:
 
     def check_gradable(self, problem: Problem) -> None:
         """Raise ConfigError unless ``problem`` belongs to this environment and has gold outputs."""
+        if not isinstance(problem, Problem):
+            raise ConfigError(
+                f"grade takes a validated Problem, got a {type(problem).__name__}"
+                + (f" ({problem.reason})" if isinstance(problem, Rejection) else "")
+                + ": check what env.validate returned before grading"
+            )
         if problem.env != self.name:
             raise ConfigError(
                 f"problem {problem.id} is a {problem.env} problem; grade it with "
