@@ -16,8 +16,9 @@ def _chain() -> Chain:
     return Chain(id="c1", seed=seed, env="deduction", mode="adaptive", turns=(turn,))
 
 
-@pytest.mark.parametrize(("enc", "dec"), [(records.encode, records.decode),
-                                          (records.encode_json, records.decode_json)])
+@pytest.mark.parametrize(
+    ("enc", "dec"), [(records.encode, records.decode), (records.encode_json, records.decode_json)]
+)
 def test_round_trip(enc, dec) -> None:
     chain = _chain()
     assert dec(enc(chain), Chain) == chain
@@ -25,8 +26,7 @@ def test_round_trip(enc, dec) -> None:
 
 
 def test_newer_schema_is_a_clear_error() -> None:
-    raw = msgspec.json.encode({"schema": records.SCHEMA_VERSION + 1, "type": "chain",
-                               "record": {}})
+    raw = msgspec.json.encode({"schema": records.SCHEMA_VERSION + 1, "type": "chain", "record": {}})
     with pytest.raises(RecordVersionError, match="upgrade stepstones"):
         records.decode_json(raw, Chain)
 
@@ -40,8 +40,19 @@ def test_wrong_type_and_garbage() -> None:
 
 def test_older_record_without_new_fields_decodes() -> None:
     # A v1 problem written before pass_rate/n_attempts existed still decodes with defaults.
-    raw = msgspec.json.encode({"schema": 1, "type": "problem", "record": {
-        "id": "p", "env": "induction", "code": "def f(): pass", "inputs": [], "outputs": []}})
+    raw = msgspec.json.encode(
+        {
+            "schema": 1,
+            "type": "problem",
+            "record": {
+                "id": "p",
+                "env": "induction",
+                "code": "def f(): pass",
+                "inputs": [],
+                "outputs": [],
+            },
+        }
+    )
     problem = records.decode_json(raw, Problem)
     assert problem.pass_rate is None
     assert problem.n_attempts == 0

@@ -16,5 +16,5 @@ async def test_grading_a_rejection_is_a_clear_error(sandbox) -> None:
         Draft(env="deduction", code="def f(x):\n    return x * 2\n", inputs=("3",)), sandbox
     )
     assert isinstance(rejected, Rejection)
-    with pytest.raises(ConfigError, match="validated Problem, got a Rejection .*need 5"):
+    with pytest.raises(ConfigError, match=r"validated Problem, got a Rejection .*need 5"):
         await env.grade(rejected, ["6"], sandbox)  # type: ignore[arg-type]
