@@ -23,7 +23,9 @@ $(STAMP): $(PYTHON) pyproject.toml Cargo.toml rust/sandbox/Cargo.toml $(wildcard
 
 install: $(STAMP)
 
+# The linters, then every Rust and Python test: CI (.ci/run) runs exactly this.
 test: install
+	$(MAKE) --no-print-directory lint
 	cargo test --manifest-path rust/sandbox/Cargo.toml --no-default-features --quiet
 	$(BIN)/pytest -q
 
