@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Block", "blocks", "split_reasoning"]
+__all__ = ["Block", "blocks", "prose", "split_reasoning"]
 
 # Tokens chat templates leave behind when a completion is decoded with special tokens.
 _RESIDUE = re.compile(r"<\|[A-Za-z0-9_:. -]{1,40}\|>|</s>|<s>|\[/?INST\]")
@@ -97,23 +97,37 @@ def blocks(text: str) -> list[Block]:
     characters, at least as many. Two fences on one line outside a block are inline code and
     skipped. A fence left open at the end of the text still yields its block, ``closed=False``.
     """
+    return _scan(text)[0]
+
+
+def prose(text: str) -> str:
+    """The text of ``text`` outside its fenced blocks and ``<think>`` sections, line by line."""
+    return _scan(text)[1]
+
+
+def _scan(text: str) -> tuple[list[Block], str]:
     body, _ = split_reasoning(text)
     found: list[Block] = []
+    outside: list[str] = []
     fence: str | None = None
     kind = ""
     lines: list[str] = []
     for line in body.split("\n"):
         rest = line
+        pieces: list[str] = []
         while True:
             if fence is None:
                 m = _RUN.search(rest)
                 if m is None:
+                    pieces.append(rest)
                     break
                 after = rest[m.end() :]
                 inline = _RUN.search(after)
                 if inline is not None:
+                    pieces.append(rest[: inline.end() + m.end()])
                     rest = after[inline.end() :]
                     continue
+                pieces.append(rest[: m.start()])
                 fence, kind, lines = m.group(0), _kind(after.strip()), []
                 break
             close = next(
@@ -131,6 +145,8 @@ def blocks(text: str) -> list[Block]:
                 lines.append(rest[: close.start()])
             found.append(Block(kind, "\n".join(lines)))
             fence, rest = None, rest[close.end() :]
+        if pieces:
+            outside.append("".join(pieces))
     if fence is not None:
         found.append(Block(kind, "\n".join(lines), closed=False))
-    return found
+    return found, "\n".join(outside)

@@ -16,12 +16,15 @@ import re
 from collections.abc import Sequence
 
 from stepstones import _literal
-from stepstones.envs._blocks import Block, blocks, split_reasoning
+from stepstones.envs._blocks import Block, blocks, prose, split_reasoning
+from stepstones.envs._prompts import example_code
 from stepstones.records import Draft, Env, Rejection
 
 __all__ = ["defined_functions", "normalize_input", "parse_reply"]
 
 _CALL_WRAPPER = re.compile(r"^\s*f\s*\((.*)\)\s*$", re.DOTALL)
+# "Message: ..." / "**Hint:** ..." written as a line of prose instead of a ```message block.
+_MESSAGE_LINE = re.compile(r"^[\s*_#>-]*(?:message|hint)[\s*_]*:[\s*_]*(.*)$", re.IGNORECASE)
 
 
 def defined_functions(code: str) -> set[str] | None:
@@ -130,6 +133,32 @@ def _split_lines(texts: list[str], n_inputs: int) -> list[str]:
     return out
 
 
+def _prose_message(body: str) -> str:
+    """The message of a "Message: ..." line outside the blocks (with the paragraph it starts),
+    when the reply has exactly one such line; else ""."""
+    lines = prose(body).split("\n")
+    starts = [i for i, line in enumerate(lines) if _MESSAGE_LINE.match(line)]
+    if len(starts) != 1:
+        return ""
+    m = _MESSAGE_LINE.match(lines[starts[0]])
+    assert m is not None
+    paragraph = [m.group(1).strip()]
+    for line in lines[starts[0] + 1 :]:
+        if not line.strip():
+            if paragraph[-1]:
+                break
+            continue
+        paragraph.append(line.strip())
+    return " ".join(p for p in paragraph if p).strip(" *_")
+
+
+def _same_code(a: str, b: str) -> bool:
+    try:
+        return ast.dump(ast.parse(a)) == ast.dump(ast.parse(b))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+
+
 def _names(required: Sequence[str]) -> str:
     return ", ".join(f"`def {name}(...)`" for name in required)
 
@@ -162,6 +191,12 @@ def parse_reply(
         if all(defined_functions(c) is None for c in codes):
             return reject("The ```python block is not valid Python (syntax error).")
         return reject(f"The ```python block must define {_names(required)} at top level.")
+    example = example_code(required)
+    if example is not None and _same_code(code, example):
+        return reject(
+            "You copied the example from the instructions. Write your own problem built on the "
+            "task and the snippet."
+        )
     inputs = _split_lines([b.text for k, b in found if k == "input"], n_inputs)
     if not inputs:
         return reject(f"No input found! Give {n_inputs} ```input blocks.")
@@ -176,7 +211,7 @@ def parse_reply(
     if len(inputs) < n_inputs:
         return reject(f"Found {len(inputs)} ```input blocks, need {n_inputs}!")
     messages = [b.text.strip() for k, b in found if k == "message" and b.kind == "message"]
-    message = messages[-1] if messages else ""
+    message = messages[-1] if messages else _prose_message(body)
     if need_message and not message:
         return reject("No message found! Add a ```message block describing the task in words.")
     if need_message and re.search(r"\bdef\s+\w+\s*\(", message):

@@ -14,6 +14,7 @@ from stepstones.records import Message, Problem, Seed, Summary
 __all__ = [
     "PROGRESSIONS",
     "STAGES",
+    "example_code",
     "fence",
     "io_pairs",
     "render_summary",
@@ -75,15 +76,80 @@ def fence(kind: str, text: str) -> str:
     return f"{ticks}{kind}\n{text.rstrip()}\n{ticks}"
 
 
+#: The worked example's pieces: one simple problem per set of functions (never the answer).
+_EXAMPLE_CODE = {
+    ("f",): "def f(words, n):\n    return [w.upper() for w in words if len(w) > n]\n",
+    ("f", "pre_test_f", "test_f"): (
+        "def f(nums):\n"
+        "    best = 0\n"
+        "    for x in nums:\n"
+        "        best = max(best, x)\n"
+        "    return best\n\n"
+        "def pre_test_f(nums):\n"
+        "    return isinstance(nums, list) and len(nums) > 0 and all(type(x) is int for x in nums)"
+        "\n\n"
+        "def test_f(nums):\n"
+        "    return f(nums) == max(nums)\n"
+    ),
+}
+_EXAMPLE_INPUTS = {
+    ("f",): (
+        "['apple', 'fig', 'kiwi'], 3",
+        "['a', 'bb', 'ccc'], 1",
+        "[], 2",
+        "['hello', 'world'], 5",
+        "['x', 'yy', 'zzz', 'wwww'], 2",
+    ),
+    ("f", "pre_test_f", "test_f"): ("[3, 1, 2]", "[5]", "[0, 7, -2]", "[10, 20, 30]", "[-1, 4]"),
+}
+_EXAMPLE_MESSAGE = "Keep the words longer than the number, written in capital letters."
+_EXAMPLE_WITNESS = "[-3, -1, -2]"
+
+
+def example_code(functions: Sequence[str]) -> str | None:
+    """The code of the worked example shown for ``functions`` (None: no example for them)."""
+    return _EXAMPLE_CODE.get(tuple(functions))
+
+
+def _example(functions: Sequence[str], n_inputs: int, *, message: bool, witness: bool) -> str:
+    code = _EXAMPLE_CODE.get(tuple(functions))
+    if code is None:
+        return ""
+    inputs = _EXAMPLE_INPUTS[tuple(functions)]
+    parts = [fence("python", code)]
+    parts += [fence("input", text) for text in inputs[: min(n_inputs, len(inputs))]]
+    if n_inputs > len(inputs):
+        parts.append(f"(... {n_inputs - len(inputs)} more ```input blocks)")
+    if message:
+        parts.append(fence("message", _EXAMPLE_MESSAGE))
+    if witness:
+        parts.append(fence("witness", _EXAMPLE_WITNESS))
+    return (
+        "For example, a complete reply for a different, much simpler problem looks like this "
+        "(do NOT copy it; your problem must build on the task above):\n\n" + "\n".join(parts)
+    )
+
+
+def _blocks_needed(functions: Sequence[str], n_inputs: int, *, message: bool, witness: bool) -> str:
+    names = ", ".join(functions)
+    needed = [f"one python block (defining {names})", f"{n_inputs} input blocks"]
+    if message:
+        needed.append("one message block")
+    if witness:
+        needed.append("one witness block")
+    return ", ".join(needed[:-1]) + " and " + needed[-1]
+
+
 def teacher_format(functions: Sequence[str], n_inputs: int, *, message: bool, witness: bool) -> str:
-    """The answer format every teacher reply must follow."""
+    """The answer format every teacher reply must follow, a worked example, and a reminder."""
     names = ", ".join(f"`{name}`" for name in functions)
     parts = [
         "Answer with these fenced blocks (you may think first; only the blocks are read):",
         f"1. One ```python block defining {names} at top level. The code must be pure and "
         "deterministic: no randomness, time, file or network I/O, printing, threads or "
         "subprocesses. Standard-library imports such as math, itertools, collections, "
-        "functools, re, string, heapq and bisect are fine.",
+        "functools, re, string, heapq and bisect are fine. Do not call the functions in this "
+        "block.",
         f"2. {n_inputs} ```input blocks, each ONE argument list for f written exactly as inside "
         "the parentheses of a call, using only plain Python literals (numbers, strings, "
         "None, True/False, and lists, tuples, dicts, sets of those), e.g.\n"
@@ -102,6 +168,14 @@ def teacher_format(functions: Sequence[str], n_inputs: int, *, message: bool, wi
             "inputs, for which pre_test_f returns True and test_f fails (returns False or "
             "raises). It proves the bug exists and is never shown to the student."
         )
+    example = _example(functions, n_inputs, message=message, witness=witness)
+    if example:
+        parts.append(example)
+    parts.append(
+        "Now write your own problem. Your reply must contain "
+        f"{_blocks_needed(functions, n_inputs, message=message, witness=witness)}, each fenced "
+        "as shown."
+    )
     return "\n\n".join(parts)
 
 

@@ -1,0 +1,118 @@
+"""Replies of small teacher models: tolerated deviations, and what is still refused.
+
+Each tolerance here is unambiguous (the reply still says exactly one problem); anything that
+could be read two ways, or that is not a valid problem, stays a Rejection.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stepstones.envs import get
+from stepstones.envs._blocks import blocks, prose
+from stepstones.envs._prompts import example_code
+from stepstones.records import Draft, Rejection, Seed
+
+F = "def f(a, b):\n    return a * b + 1\n"
+INPUTS = ["1, 2", "3, 4", "0, 0", "-1, 5", "2, -2"]
+SEED = Seed(id="s", text="def g(x):\n    return x * 2\n", source="t.py", start_line=1, end_line=2)
+
+
+def _code_and_inputs() -> str:
+    return f"```python\n{F}```\n" + "\n".join(f"```input\n{i}\n```" for i in INPUTS)
+
+
+def test_prose_is_the_text_outside_blocks() -> None:
+    text = "Intro ```python\nx = 1\n```\nMessage: hi\nsee `a` ```b``` here\n```input\n1\n``` end"
+    assert prose(text).split("\n") == [
+        "Intro ",
+        "",
+        "Message: hi",
+        "see `a` ```b``` here",
+        "",
+        " end",
+    ]
+    assert [b.kind for b in blocks(text)] == ["python", "input"]
+
+
+@given(st.text(max_size=300))
+def test_prose_never_raises(text: str) -> None:
+    assert isinstance(prose(text), str)
+
+
+def test_message_line_after_the_code() -> None:
+    reply = _code_and_inputs() + "\n\n**Message:** Multiply the two numbers, then add one.\n"
+    draft = get("induction").parse(reply)
+    assert isinstance(draft, Draft)
+    assert draft.message == "Multiply the two numbers, then add one."
+    assert draft.inputs == tuple(INPUTS)
+
+
+def test_message_heading_with_the_paragraph_below() -> None:
+    reply = _code_and_inputs() + "\n\nHint:\nMultiply them,\nthen add one.\n\nThat is all."
+    draft = get("induction").parse(reply)
+    assert isinstance(draft, Draft)
+    assert draft.message == "Multiply them, then add one."
+
+
+def test_message_block_wins_over_a_message_line() -> None:
+    reply = _code_and_inputs() + "\nMessage: from prose\n```message\nfrom the block\n```"
+    draft = get("induction").parse(reply)
+    assert isinstance(draft, Draft)
+    assert draft.message == "from the block"
+
+
+def test_two_message_lines_are_ambiguous() -> None:
+    reply = _code_and_inputs() + "\nMessage: one rule\n\nMessage: another rule\n"
+    rejection = get("induction").parse(reply)
+    assert isinstance(rejection, Rejection)
+    assert "No message found" in rejection.reason
+
+
+def test_message_line_inside_a_block_is_not_a_message() -> None:
+    reply = _code_and_inputs() + "\n```\n# Message: not prose\n```"
+    rejection = get("induction").parse(reply)
+    assert isinstance(rejection, Rejection)
+    assert "No message found" in rejection.reason
+
+
+def test_copied_example_is_rejected() -> None:
+    for env in ("induction", "deduction", "fuzzing"):
+        environment = get(env)
+        prompt = environment.seed_prompt(SEED)[1].content
+        code = example_code(environment.functions)
+        assert code is not None
+        # The example shown in the prompt, answered back verbatim (reformatted), is refused.
+        reply = prompt[prompt.index("For example") : prompt.index("Now write")]
+        reply = reply.replace("    ", "  ")  # same syntax tree, different layout
+        rejection = environment.parse(reply)
+        assert isinstance(rejection, Rejection), env
+        assert "copied the example" in rejection.reason
+
+
+def test_prompt_shows_a_worked_example_and_ends_with_the_format() -> None:
+    for env in ("induction", "abduction", "deduction", "fuzzing"):
+        environment = get(env)
+        user = environment.seed_prompt(SEED)[1].content
+        example = user[user.index("For example") :]
+        found = blocks(example)
+        kinds = [b.kind for b in found]
+        assert kinds.count("python") == 1
+        assert kinds.count("input") == environment.n_inputs
+        assert ("message" in kinds) == environment.needs_message
+        assert ("witness" in kinds) == environment.needs_witness
+        last = user.splitlines()[-1]
+        assert last.startswith("Now write your own problem.")
+        assert "```" not in last  # a reply echoing it must not open a block
+        assert f"{environment.n_inputs} input blocks" in last
+        assert ("message block" in last) == environment.needs_message
+        assert ("witness block" in last) == environment.needs_witness
+
+
+def test_example_with_more_inputs_than_shown() -> None:
+    from stepstones.envs import Deduction
+
+    user = Deduction(n_inputs=7).seed_prompt(SEED)[1].content
+    assert "2 more ```input blocks" in user
+    assert "7 input blocks" in user.splitlines()[-1]
