@@ -8,6 +8,7 @@ model.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -19,24 +20,63 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+class _RayCluster:
+    """The session's Ray cluster, started by the first test that asks for it and stopped
+    after the last test of this directory, so that no Ray process (a child of pytest) is
+    alive while the rest of the suite runs (the sandbox tests count pytest's children)."""
+
+    def __init__(self) -> None:
+        self.cluster: Any = None
+
+    def start(self) -> Any:
+        if self.cluster is None:
+            ray: ModuleType = pytest.importorskip(
+                "ray", reason="needs the Ray extra: pip install 'stepstones[ray]'"
+            )
+            from ray.cluster_utils import Cluster
+
+            cluster = Cluster(
+                initialize_head=True,
+                head_node_args={"num_cpus": 1, "include_dashboard": False},
+            )
+            try:
+                cluster.add_node(num_cpus=1)
+                cluster.wait_for_nodes()
+                ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
+            except BaseException:
+                cluster.shutdown()
+                raise
+            self.cluster = cluster
+        return self.cluster
+
+    def stop(self) -> None:
+        cluster, self.cluster = self.cluster, None
+        if cluster is not None:
+            import ray
+
+            try:
+                ray.shutdown()
+            finally:
+                cluster.shutdown()
+
+
+_RAY = _RayCluster()
+_HERE = Path(__file__).resolve().parent
+
+
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[Any]:
-    """A Ray cluster of two one-CPU nodes on this machine, started once for the session and
-    joined by this process (the driver)."""
-    ray: ModuleType = pytest.importorskip(
-        "ray", reason="needs the Ray extra: pip install 'stepstones[ray]'"
-    )
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 1, "include_dashboard": False},
-    )
-    cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
+    """A Ray cluster of two one-CPU nodes on this machine, shared by this directory's tests
+    and joined by this process (the driver)."""
     try:
-        yield cluster
+        yield _RAY.start()
     finally:
-        ray.shutdown()
-        cluster.shutdown()
+        _RAY.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After this directory's last test (and its fixtures' teardown), stop the cluster."""
+    yield
+    if nextitem is None or _HERE not in nextitem.path.resolve().parents:
+        _RAY.stop()

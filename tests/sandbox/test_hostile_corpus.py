@@ -38,6 +38,7 @@ from hostile._checks import (
     ALWAYS,
     EFFECT_CHECKS,
     EFFECTS_ONLY,
+    check_no_lingering_processes,
     check_sandbox_still_works,
 )
 from hostile._probes import HOSTILE_DIR, PROBE_PATHS, Probe, load_probe
@@ -170,6 +171,7 @@ CAUGHT_WITHOUT_ISOLATION = (
     "subprocess_run",
     "threads",
     "list_proc",
+    "setsid_grandchild",
 )
 
 
@@ -200,6 +202,20 @@ def test_checks_catch_the_escape_without_isolation(
     finally:
         world.reset()
     assert problems, f"{name}: no check noticed the escape with isolation off: {run.outcome}"
+
+
+def test_lingering_check_catches_a_process_the_job_left_behind(
+    unisolated: Sandbox, sandbox: Sandbox, world: World
+) -> None:
+    """Without isolation a double-forked grandchild outlives its job; the lingering check
+    (which counts only processes that did not exist before the job) must name it."""
+    probe = read_probe(HOSTILE_DIR / "setsid_grandchild.py")
+    try:
+        run = run_probe(unisolated, world, probe)
+    finally:
+        world.reset()
+    assert run.lingering, f"the grandchild was not seen: {run.outcome}"
+    assert check_no_lingering_processes(run, world), run.lingering
 
 
 #: Defence in depth: with one layer switched off (``disable_layers``), the remaining layers must

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from stepstones.sandbox import Sandbox, Script
 
 
-def _zombie_children(pid: int) -> list[int]:
+def _all_pids() -> set[int]:
+    return {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
+
+
+def _zombie_children(pid: int, *, not_in: Collection[int] = ()) -> list[int]:
+    """Unreaped children of ``pid``, leaving out the pids in ``not_in``."""
     zombies = []
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
+        if not proc.name.isdigit() or int(proc.name) in not_in:
             continue
         try:
             stat = (proc / "stat").read_text()
@@ -24,6 +31,22 @@ def _zombie_children(pid: int) -> list[int]:
         if fields[0] == "Z" and int(fields[1]) == pid:
             zombies.append(int(proc.name))
     return zombies
+
+
+def test_the_zombie_check_sees_an_unreaped_child() -> None:
+    """The check below is not vacuous: a child that exited and was not waited for is found,
+    and processes that existed before (another test's) are left out."""
+    before = _all_pids()
+    proc = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 10
+    while proc.pid not in _zombie_children(os.getpid()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        assert _zombie_children(os.getpid(), not_in=before) == [proc.pid]
+        assert _zombie_children(os.getpid(), not_in=before | {proc.pid}) == []
+    finally:
+        proc.wait()
+    assert proc.pid not in _zombie_children(os.getpid())
 
 
 def test_a_killed_zygote_fails_its_job_and_is_replaced() -> None:
@@ -52,15 +75,19 @@ def test_an_idle_zygote_killed_from_outside_is_replaced_transparently() -> None:
 
 
 def test_close_stops_every_zygote() -> None:
+    # Only processes this sandbox may have started count: other tests of the session may own
+    # children of this process too.
+    before = _all_pids()
     sb = Sandbox(workers=2)
     pids = sb.zygote_pids()
     sb.close()
     for pid in pids:
-        assert not Path(f"/proc/{pid}").exists()
-    assert _zombie_children(os.getpid()) == []
+        assert not Path(f"/proc/{pid}").exists()  # neither running nor a zombie
+    assert _zombie_children(os.getpid(), not_in=before) == []
 
 
 def test_thousands_of_jobs_leave_no_zombies_or_fd_growth() -> None:
+    before = _all_pids()
     with Sandbox(workers=2) as sb:
         jobs = [Script(source="print(1)")] * 200
         sb.run_batch(jobs)  # warm-up: threads, buffers
@@ -70,6 +97,6 @@ def test_thousands_of_jobs_leave_no_zombies_or_fd_growth() -> None:
             outs.extend(sb.run_batch(jobs))
         assert all(o.ok and o.stdout == "1\n" for o in outs)
         assert len(list(Path("/proc/self/fd").iterdir())) <= fds_before
-        assert _zombie_children(os.getpid()) == []
+        assert _zombie_children(os.getpid(), not_in=before) == []
         for zygote in sb.zygote_pids():
             assert _zombie_children(zygote) == []

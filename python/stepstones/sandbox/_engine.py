@@ -36,7 +36,7 @@ from stepstones.sandbox._types import (
     Outcome,
 )
 
-__all__ = ["Sandbox", "shared_sandbox"]
+__all__ = ["Sandbox", "close_shared_sandbox", "shared_sandbox"]
 
 
 def _load_pool_class() -> Any:
@@ -266,14 +266,28 @@ def _capabilities(report: Sequence[tuple[str, bool, str]], isolation: Isolation)
 
 _shared: Sandbox | None = None
 _shared_lock = threading.Lock()
+_shared_atexit = False
 
 
 def shared_sandbox() -> Sandbox:
     """The process-wide default :class:`Sandbox` (full isolation, default limits), started
-    on first use and stopped at interpreter exit."""
-    global _shared  # noqa: PLW0603 - one lazily created process-wide instance
+    on first use and stopped by :func:`close_shared_sandbox` or at interpreter exit."""
+    global _shared, _shared_atexit  # noqa: PLW0603 - one lazily created process-wide instance
     with _shared_lock:
         if _shared is None or _shared._closed:
             _shared = Sandbox()
-            atexit.register(_shared.close)
+            if not _shared_atexit:
+                atexit.register(close_shared_sandbox)
+                _shared_atexit = True
         return _shared
+
+
+def close_shared_sandbox() -> None:
+    """Stop the process-wide :func:`shared_sandbox` if one is running (its zygotes exit and
+    are reaped). Idempotent; a later :func:`shared_sandbox` call starts a new one. Holders of
+    the old instance get :class:`~stepstones.errors.SandboxClosedError` from it."""
+    global _shared
+    with _shared_lock:
+        sandbox, _shared = _shared, None
+    if sandbox is not None:
+        sandbox.close()

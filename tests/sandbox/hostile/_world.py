@@ -269,9 +269,13 @@ def _namespace(pid: int, kind: str) -> str:
 def _suspects(world: World, before: set[int]) -> set[int]:
     """Processes the job may have left behind: new descendants of the caller (other than the
     victim and the zygotes), new orphans (ppid 1) running the zygote's command line (a fork
-    keeps it), and new processes inside a zygote's own PID or network namespace."""
+    keeps it), and new processes inside a zygote's own PID or network namespace.
+
+    Only processes that did not exist before the job (``before``) count: whatever else the
+    test session runs as children of pytest (another test's server or sandbox) is not the
+    job's doing, and killing it here would hurt that test, not the job."""
     me = os.getpid()
-    mine = descendants(me) - world.zygotes - {world.victim.pid}
+    mine = descendants(me) - before - world.zygotes - {world.victim.pid}
     own_ns = {kind: _namespace(me, kind) for kind in ("pid", "net")}
     zygote_ns = {
         (kind, ns)
