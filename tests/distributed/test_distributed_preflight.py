@@ -1,4 +1,4 @@
-"""check_endpoint against a real loopback server (the scripted fixture lists one model,
+"""check_endpoint against a real loopback server (the scripted fixture set to list one model,
 "scripted") and against a port where nothing listens."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def closed_port() -> int:
 
 @pytest.mark.anyio
 async def test_served_model_passes() -> None:
-    async with ScriptedLLMServer(lambda body: completion(["hi"])) as srv:
+    async with ScriptedLLMServer(lambda body: completion(["hi"]), models=["scripted"]) as srv:
         await check_endpoint(Endpoint(base_url=srv.base_url, model="scripted"))
         assert [r.path for r in srv.requests] == ["/v1/models"]
 
@@ -40,7 +40,7 @@ async def test_no_server_is_one_sentence_saying_what_to_do() -> None:
 
 @pytest.mark.anyio
 async def test_wrong_model_names_the_served_ones() -> None:
-    async with ScriptedLLMServer(lambda body: completion(["hi"])) as srv:
+    async with ScriptedLLMServer(lambda body: completion(["hi"]), models=["scripted"]) as srv:
         with pytest.raises(ConfigError) as info:
             await check_endpoint(Endpoint(base_url=srv.base_url, model="gpt-oss-120"))
     assert str(info.value) == (

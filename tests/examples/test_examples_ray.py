@@ -42,7 +42,7 @@ async def test_ray_generate_example(tmp_path: Path) -> None:
 async def test_ray_generate_example_stops_before_ray_when_the_model_is_wrong(
     tmp_path: Path,
 ) -> None:
-    async with ScriptedLLMServer(Deduction()) as srv:
+    async with ScriptedLLMServer(Deduction(), models=["scripted"]) as srv:
         proc = await run_example(
             "ray_generate.py", "--base-url", srv.base_url, "--model", "qwen-typo",
             "--out", str(tmp_path / "run"),

@@ -3,8 +3,8 @@ no server at the URL, a wrong model name, a sandbox layer this kernel cannot giv
 seed source. Each must be one sentence that says what to do, and exit 1 (not a traceback,
 and not a "successful" run whose every turn was rejected).
 
-Cases marked xfail(strict=True) document a gap in another module with the fix reported to the
-lead; they turn into failures (XPASS) once the fix lands, so the marker must then go.
+Each run checks its endpoints first (stepstones.llm.check_endpoint, one GET /models) and
+starts the sandbox, before its run directory is made: a failure leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -32,14 +31,9 @@ from stepstones.pipeline import Config, generate_chain
 from stepstones.pipeline import _cli as generate_cli
 from stepstones.sandbox import Sandbox
 from stepstones.seeds import SeedSampler
-from stepstones.testing import Reply, ScriptedLLMServer
+from stepstones.testing import ScriptedLLMServer
 
 SEED = "def area(w, h):\n    return w * h\n"
-PREFLIGHT_GAP = (
-    "stepstones generate / generate_chain do not check the endpoint before the run: every turn "
-    "becomes an 'llm' rejection and the run exits 0 (fix: call "
-    "stepstones.distributed.check_endpoint on teacher and student first; see the G report)"
-)
 
 
 def closed_url() -> str:
@@ -48,14 +42,10 @@ def closed_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}/v1"
 
 
-class VLLMNames(Deduction):
-    """Answers like vLLM: 404 with an OpenAI error body for a model it does not serve."""
-
-    def __call__(self, body: dict[str, Any]) -> Any:
-        if body["model"] != "scripted":
-            message = f"The model `{body['model']}` does not exist."
-            return Reply(status=404, body={"error": {"message": message, "code": 404}})
-        return super().__call__(body)
+def served(*models: str) -> ScriptedLLMServer:
+    """A server of ``models`` that answers like vLLM (HTTP 404, "The model `x` does not
+    exist.") for any other name."""
+    return ScriptedLLMServer(Deduction(), models=models)
 
 
 async def generate(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[bytes]:
@@ -82,16 +72,15 @@ def small(out: Path) -> list[str]:
 # -- no server at the URL ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=PREFLIGHT_GAP)
 @pytest.mark.anyio
 async def test_cli_no_server(tmp_path: Path) -> None:
     url = closed_url()
     proc = await generate(*small(tmp_path / "run"), "--teacher-url", url, "--teacher-model", "m")
     assert proc.returncode == 1
     assert one_sentence(proc.stderr).startswith(f"stepstones generate: no server answers at {url}")
+    assert not (tmp_path / "run").exists()  # checked before the run directory is made
 
 
-@pytest.mark.xfail(strict=True, reason=PREFLIGHT_GAP)
 @pytest.mark.anyio
 async def test_api_no_server() -> None:
     url = closed_url()
@@ -123,7 +112,7 @@ def test_ray_run_no_server_and_wrong_model_stop_before_ray(tmp_path: Path) -> No
         run_on_ray(args)
     with (
         anyio.from_thread.start_blocking_portal("asyncio") as portal,
-        portal.wrap_async_context_manager(ScriptedLLMServer(VLLMNames())) as srv,
+        portal.wrap_async_context_manager(served("scripted")) as srv,
     ):
         args = ray_args([*small(tmp_path / "b"), "--teacher-url", srv.base_url,
                          "--teacher-model", "Qwen/typo", "--ray", "local"])  # fmt: skip
@@ -135,22 +124,35 @@ def test_ray_run_no_server_and_wrong_model_stop_before_ray(tmp_path: Path) -> No
 # -- wrong model name ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=PREFLIGHT_GAP)
 @pytest.mark.anyio
 async def test_cli_wrong_model(tmp_path: Path) -> None:
-    async with ScriptedLLMServer(VLLMNames()) as srv:
+    async with served("scripted") as srv:
         proc = await generate(
             *small(tmp_path / "run"), "--env", "deduction",
             "--teacher-url", srv.base_url, "--teacher-model", "Qwen/typo",
         )  # fmt: skip
     assert proc.returncode == 1
     assert "model 'Qwen/typo' is not served at" in one_sentence(proc.stderr)
+    assert "(it serves 'scripted')" in one_sentence(proc.stderr)
+    assert [r.path for r in srv.requests] == ["/v1/models"]  # no chat request was sent
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.anyio
+async def test_api_wrong_model() -> None:
+    async with served("scripted") as srv:
+        with pytest.raises(ConfigError, match=r"^model 'Qwen/typo' is not served at .*'scripted'"):
+            await generate_chain(
+                SEED, env="deduction", teacher=Endpoint(base_url=srv.base_url, model="Qwen/typo"),
+                config=Config(samples=2, max_turns=1),
+            )  # fmt: skip
+    assert [r.path for r in srv.requests] == ["/v1/models"]
 
 
 @pytest.mark.anyio
 async def test_cli_right_model_runs(tmp_path: Path) -> None:
     """The control for the case above: the same server and command with the served name."""
-    async with ScriptedLLMServer(VLLMNames()) as srv:
+    async with served("scripted") as srv:
         proc = await generate(
             *small(tmp_path / "run"), "--env", "deduction", "--sandbox-workers", "1",
             "--teacher-url", srv.base_url, "--teacher-model", "scripted",
@@ -192,6 +194,7 @@ def test_cli_sandbox_without_capabilities_names_the_fix(tmp_path: Path) -> None:
     line = one_sentence(proc.stderr)
     assert line.startswith("stepstones generate: required isolation layers are unavailable here")
     assert "--allow-weaker-sandbox" in line and "`stepstones doctor`" in line
+    assert not (tmp_path / "run").exists()  # the sandbox starts before the run directory
 
 
 # -- empty seed source ---------------------------------------------------------------------

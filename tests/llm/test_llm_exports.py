@@ -20,6 +20,7 @@ def test_llm_exports() -> None:
         "Role",
         "Sampling",
         "VLLMBackend",
+        "check_endpoint",
         "fetch_model",
         "is_retryable_status",
         "load_config",

@@ -27,11 +27,26 @@ async def test_serves_completions_over_keep_alive_connections() -> None:
             assert response.headers["content-type"] == "application/json"
             assert response.json()["choices"][0]["message"]["content"] == f"echo {i}"
         models = await http.get(f"{srv.base_url}/models")
-        assert models.json()["data"][0]["id"] == "scripted"
+        assert models.json() == {"object": "list", "data": []}  # any name is served
         missing = await http.post(f"{srv.base_url}/embeddings", json={})
         assert missing.status_code == 404
     assert [r.body["messages"][0]["content"] for r in srv.requests[:3]] == ["0", "1", "2"]
     assert [r.method for r in srv.requests] == ["POST"] * 3 + ["GET", "POST"]
+
+
+async def test_models_lists_the_served_names_and_refuses_others_like_vllm() -> None:
+    async with ScriptedLLMServer(ok, models=["a/b", "c"]) as srv, httpx.AsyncClient() as http:
+        listed = await http.get(f"{srv.base_url}/models")
+        assert [m["id"] for m in listed.json()["data"]] == ["a/b", "c"]
+        body = {"model": "c", "messages": [{"role": "user", "content": "x"}]}
+        served = await http.post(f"{srv.base_url}/chat/completions", json=body)
+        assert served.json()["choices"][0]["message"]["content"] == "echo x"
+        wrong = await http.post(f"{srv.base_url}/chat/completions", json={**body, "model": "d"})
+        assert wrong.status_code == 404
+        assert wrong.json()["error"]["message"] == "The model `d` does not exist."
+    assert not srv.errors
+    with pytest.raises(TypeError, match="not one string"):
+        ScriptedLLMServer(ok, models="c")
 
 
 async def test_status_headers_and_raw_bodies() -> None:

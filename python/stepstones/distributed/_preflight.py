@@ -1,83 +1,9 @@
-"""Check an endpoint before a run starts: is a server there, and does it serve the model?
-
-Inside a run, a failed request is data (a turn with an "llm" rejection) so that one bad reply
-never stops a chain. That is right mid-run and wrong at the start: with no server at the URL,
-or a misspelt model name, every turn of every chain would be rejected and the run would
-"succeed" with nothing in it. One ``GET {base_url}/models`` before the run turns both into one
-sentence saying what to do.
-"""
+"""Re-export of :func:`stepstones.llm.check_endpoint`, which lives with the LLM client (every
+run checks its endpoints, on one machine or on Ray); kept so ``stepstones.distributed``'s
+callers and imports keep working."""
 
 from __future__ import annotations
 
-import logging
-
-import httpx
-
-from stepstones.errors import ConfigError, LLMAuthError, LLMConnectionError, LLMTimeoutError
-from stepstones.llm import Endpoint
+from stepstones.llm._preflight import check_endpoint
 
 __all__ = ["check_endpoint"]
-
-log = logging.getLogger("stepstones.distributed")
-
-
-async def check_endpoint(
-    endpoint: Endpoint,
-    *,
-    role: str = "teacher",
-    timeout_s: float = 10.0,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> None:
-    """Raise one clear error when no server answers at ``endpoint.base_url`` or it does not
-    serve ``endpoint.model``; return quietly otherwise (also when the server has no
-    ``/models`` route: the model cannot be checked then, and the run will say).
-
-    role: "teacher" or "student", named in the message with the settings that set it.
-    """
-    url = f"{endpoint.base_url}/models"
-    where = (
-        f"--{role}-url, STEPSTONES_{role.upper()}_BASE_URL or STEPSTONES_BASE_URL"
-        if role in ("teacher", "student")
-        else "base_url"
-    )
-    headers = {"authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
-    try:
-        async with httpx.AsyncClient(transport=transport, timeout=timeout_s) as client:
-            reply = await client.get(url, headers=headers)
-    except httpx.TimeoutException as exc:
-        raise LLMTimeoutError(
-            f"the {role} server at {endpoint.base_url} did not answer GET /models within "
-            f"{timeout_s:g} s; if it is still loading the model, wait and retry, else fix {where}"
-        ) from exc
-    except httpx.TransportError as exc:
-        raise LLMConnectionError(
-            f"no server answers at {endpoint.base_url} (the {role}: {type(exc).__name__}: "
-            f"{exc}); start an OpenAI-compatible server there (e.g. `vllm serve MODEL "
-            f"--port 8000`) or point {where} at a running one"
-        ) from exc
-    if reply.status_code in (401, 403):
-        raise LLMAuthError(
-            f"the {role} server at {endpoint.base_url} refused the API key (HTTP "
-            f"{reply.status_code}); set STEPSTONES_{role.upper()}_API_KEY, STEPSTONES_API_KEY "
-            "or OPENAI_API_KEY to a key it accepts",
-            status_code=reply.status_code,
-        )
-    if reply.status_code != 200:
-        log.info(
-            "cannot list the models at %s (HTTP %d); not checking the model name",
-            url,
-            reply.status_code,
-        )
-        return
-    try:
-        served = [str(m["id"]) for m in reply.json()["data"]]
-    except (ValueError, KeyError, TypeError):
-        log.info("%s did not answer an OpenAI model list; not checking the model name", url)
-        return
-    if served and endpoint.model not in served:
-        shown = ", ".join(repr(m) for m in served[:10]) + (" ..." if len(served) > 10 else "")
-        raise ConfigError(
-            f"model {endpoint.model!r} is not served at {endpoint.base_url} (it serves "
-            f"{shown}); pass one of those as --{role}-model (or STEPSTONES_{role.upper()}_MODEL "
-            "/ STEPSTONES_MODEL)"
-        )

@@ -3,7 +3,8 @@
 ``async with LLMClient(Endpoint(...)) as client: await client.chat(messages, Sampling(), n=32)``.
 With no server configured, :func:`local_endpoint` starts the embedded default model (llama.cpp
 serving Qwen2.5-Coder-0.5B-Instruct) on loopback. Everything that samples implements
-:class:`ChatBackend`.
+:class:`ChatBackend`. :func:`check_endpoint` fails fast, in one sentence, before a run
+when no server answers at an endpoint, it refuses the key, or it does not serve the model.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from stepstones.llm._client import LLMClient
 from stepstones.llm._endpoint import Endpoint, Role, load_config, resolve_endpoint
 from stepstones.llm._local import LOCAL_MODEL_ALIAS, local_available, local_endpoint
 from stepstones.llm._model import QWEN_CODER_05B, ModelSpec, fetch_model
+from stepstones.llm._preflight import check_endpoint
 from stepstones.llm._retry import RetryPolicy, is_retryable_status, retry_after_s, retry_delay_s
 from stepstones.llm._think import split_think
 from stepstones.llm._types import ChatResult, Choice, Sampling
@@ -31,6 +33,7 @@ __all__ = [
     "Role",
     "Sampling",
     "VLLMBackend",
+    "check_endpoint",
     "fetch_model",
     "is_retryable_status",
     "load_config",

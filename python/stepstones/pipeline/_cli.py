@@ -182,9 +182,17 @@ def run(args: argparse.Namespace) -> int:
 async def _main(args: argparse.Namespace) -> int:
     teacher = _endpoint(args.teacher_url, args.teacher_model, "teacher", args.max_requests)
     student = _endpoint(args.student_url, args.student_model, "student", args.max_requests)
+    if args.chains is not None and args.chains < 1:
+        raise ConfigError(f"--chains must be >= 1, got {args.chains}")
     # Open the seed source first: a bad --seeds fails before any model starts.
     sampler = await anyio.to_thread.run_sync(SeedSampler, args.seeds)
     async with AsyncExitStack() as stack:
+        # Start what can fail before the run directory is made, so that a failure leaves
+        # nothing behind: the sandbox (a missing isolation layer), then the backends (the
+        # endpoint check: no server, a refused key, an unserved model; or the local model).
+        sandbox = stack.enter_context(
+            Sandbox(workers=args.sandbox_workers, allow_weaker=args.allow_weaker_sandbox)
+        )
         backends = await stack.enter_async_context(
             open_backends(teacher, student, endpoints_file=args.endpoints)
         )
@@ -210,9 +218,6 @@ async def _main(args: argparse.Namespace) -> int:
                     stepstones_version=stepstones.__version__,
                 ),
             )
-        )
-        sandbox = stack.enter_context(
-            Sandbox(workers=args.sandbox_workers, allow_weaker=args.allow_weaker_sandbox)
         )
         if backends.local:
             _say(

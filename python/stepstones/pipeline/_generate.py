@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from stepstones import envs
 from stepstones.envs import BaseEnvironment, Environment
-from stepstones.llm import ChatBackend, Endpoint, LLMClient, resolve_endpoint
+from stepstones.llm import ChatBackend, Endpoint, LLMClient, check_endpoint, resolve_endpoint
 from stepstones.pipeline._chain import run_chain
 from stepstones.pipeline._config import CONFIG_ENV, Config, SamplingConfig, load_config
 from stepstones.pipeline._turn import TurnContext
@@ -64,6 +64,16 @@ def _name(backend: Endpoint | ChatBackend) -> str:
     return type(backend).__name__
 
 
+async def _check(
+    teacher: Endpoint | ChatBackend | None, student: Endpoint | ChatBackend | None
+) -> None:
+    """Check the explicit Endpoints among teacher and student, each distinct one once."""
+    if isinstance(teacher, Endpoint):
+        await check_endpoint(teacher, role="teacher")
+    if isinstance(student, Endpoint) and student != teacher:
+        await check_endpoint(student, role="student")
+
+
 @asynccontextmanager
 async def open_backends(
     teacher: Endpoint | ChatBackend | None = None,
@@ -75,6 +85,11 @@ async def open_backends(
 
     An unset role takes the other's endpoint (the paper used one model for both, at different
     reasoning efforts); if neither is given nor configured, the local model plays both.
+
+    Each Endpoint given or configured is checked first (:func:`stepstones.llm.check_endpoint`,
+    one ``GET /models``): no server at the URL, a refused key or a model the server does not
+    serve raises one clear error instead of a run whose every turn is rejected. The embedded
+    local model and ChatBackend objects are not checked.
     """
     async with AsyncExitStack() as stack:
         if teacher is None:
@@ -90,6 +105,8 @@ async def open_backends(
                 "(llama.cpp) as both; set STEPSTONES_BASE_URL and STEPSTONES_MODEL to use a server"
             )
             teacher = student = await stack.enter_async_context(local_endpoint())
+        else:
+            await _check(teacher, student)
         teacher = teacher if teacher is not None else student
         student = student if student is not None else teacher
         assert teacher is not None and student is not None
@@ -133,7 +150,8 @@ async def generate_chain(
     sandbox: default the process-wide :func:`stepstones.sandbox.shared_sandbox`.
 
     Failed requests and invalid drafts are recorded as turns with a Rejection; only a failure
-    of the machinery (the sandbox, the local model's start) raises.
+    of the machinery (the sandbox, the local model's start) raises, and, before the chain
+    starts, an endpoint with no server behind it, a refused key or an unserved model name.
     """
     the_seed = as_seed(seed)
     environment = envs.get(env) if isinstance(env, str) else env

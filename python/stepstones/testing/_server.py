@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, suppress
 from http import HTTPStatus
 from types import TracebackType
@@ -64,13 +64,28 @@ class ScriptedLLMServer:
     event loop and stops it (closing every connection) on exit. ``srv.base_url`` is the API root
     to give an :class:`~stepstones.llm.Endpoint`. ``handler(body)`` gets the decoded JSON body of
     each ``POST .../chat/completions`` and returns a chat-completion dict or a
-    :class:`~stepstones.testing.Reply` (it may be a coroutine function). ``GET .../models`` lists
-    one model, ``scripted``. Every request is recorded in ``srv.requests``; exceptions raised by
-    the handler are answered with HTTP 500 and kept in ``srv.errors`` so a test can fail on them.
+    :class:`~stepstones.testing.Reply` (it may be a coroutine function). Every request is
+    recorded in ``srv.requests``; exceptions raised by the handler are answered with HTTP 500
+    and kept in ``srv.errors`` so a test can fail on them.
+
+    models: the model names served. Given, ``GET .../models`` lists exactly these and a chat
+    request for any other name is answered as vLLM does (HTTP 404, "The model `x` does not
+    exist.") without calling the handler. None (the default): any model name is accepted and
+    ``GET .../models`` answers an empty list, which
+    :func:`~stepstones.llm.check_endpoint` takes as "cannot check".
     """
 
-    def __init__(self, handler: Handler, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        models: Sequence[str] | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        if isinstance(models, str):
+            raise TypeError("models must be a sequence of model names, not one string")
         self.handler = handler
+        self.models: tuple[str, ...] | None = None if models is None else tuple(models)
         self.host = host
         self.port = 0
         self.requests: list[Request] = []
@@ -156,11 +171,17 @@ class ScriptedLLMServer:
 
     async def _answer(self, request: Request) -> Reply:
         if request.method == "GET" and request.path.endswith("/models"):
-            return Reply(body={"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+            data = [{"id": m, "object": "model", "owned_by": "scripted"} for m in self.models or ()]
+            return Reply(body={"object": "list", "data": data})
         if request.method != "POST" or not request.path.endswith("/chat/completions"):
             return Reply(status=404, body={"error": {"message": f"no route {request.path}"}})
         if not isinstance(request.body, dict):
             return Reply(status=400, body={"error": {"message": "body must be a JSON object"}})
+        model = request.body.get("model")
+        if self.models is not None and model not in self.models:
+            message = f"The model `{model}` does not exist."
+            error = {"message": message, "type": "NotFoundError", "param": None, "code": 404}
+            return Reply(status=404, body={"error": error})
         try:
             result = self.handler(request.body)
             if inspect.isawaitable(result):
