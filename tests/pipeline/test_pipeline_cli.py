@@ -63,3 +63,17 @@ def test_teacher_url_needs_a_model(tmp_path: Path, capsys: pytest.CaptureFixture
     )
     assert code == 1
     assert "--teacher-url and --teacher-model go together" in capsys.readouterr().err
+
+
+def test_zero_chains_fails_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "a.py").write_text("".join(f"x{i} = {i} * 2\n" for i in range(60)))
+    argv = ["--seeds", str(seeds), "--chains", "0", "--teacher-url", "http://127.0.0.1:9/v1"]
+    code = main(["generate", "--out", str(tmp_path / "run"), *argv, "--teacher-model", "m"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "--chains must be >= 1, got 0" in err and "no server answers" not in err
+    assert not (tmp_path / "run").exists()

@@ -11,8 +11,9 @@ Rewards: :class:`RewardReplicas` starts one reward server per node (:class:`Rewa
 and gives the comma-separated URL list that OpenRLHF's ``--reward.remote_url`` takes
 (``stepstones serve --ray ADDRESS``: :func:`add_serve_ray_arguments`, :func:`serve_on_ray`).
 
-:func:`check_endpoint` fails fast, in one sentence, when no server answers at an endpoint or it
-does not serve the model (every run checks its endpoints before starting actors).
+:func:`check_endpoint` (:func:`stepstones.llm.check_endpoint`, re-exported here) fails fast,
+in one sentence, when no server answers at an endpoint or it does not serve the model (every
+run checks its endpoints before starting actors).
 
 Ray itself is imported only when one of these runs, never by ``import stepstones``.
 """
