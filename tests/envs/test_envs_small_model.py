@@ -6,13 +6,15 @@ could be read two ways, or that is not a valid problem, stays a Rejection.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stepstones.envs import get
+from stepstones.envs import Deduction, get
 from stepstones.envs._blocks import blocks, prose
-from stepstones.envs._prompts import example_code
-from stepstones.records import Draft, Rejection, Seed
+from stepstones.envs._prompts import PROGRESSIONS, example_code
+from stepstones.errors import ConfigError
+from stepstones.records import Draft, Problem, Rejection, Seed, Summary
 
 F = "def f(a, b):\n    return a * b + 1\n"
 INPUTS = ["1, 2", "3, 4", "0, 0", "-1, 5", "2, -2"]
@@ -111,8 +113,26 @@ def test_prompt_shows_a_worked_example_and_ends_with_the_format() -> None:
 
 
 def test_example_with_more_inputs_than_shown() -> None:
-    from stepstones.envs import Deduction
-
     user = Deduction(n_inputs=7).seed_prompt(SEED)[1].content
     assert "2 more ```input blocks" in user
     assert "7 input blocks" in user.splitlines()[-1]
+
+
+def test_mutate_prompt_aims_at_the_target_band() -> None:
+    problem = Problem(
+        id="p",
+        env="deduction",
+        code=F,
+        inputs=tuple(INPUTS),
+        outputs=("3", "13", "1", "-4", "-3"),
+    )
+    summary = Summary(pass_rate=1.0, n_attempts=4, n_passed=4)
+    env = get("deduction")
+    default = env.mutate_prompt(problem, summary, "harder")[1].content
+    assert "between 0.35 and 0.65" in default
+    assert PROGRESSIONS["harder"] in default
+    aimed = env.mutate_prompt(problem, summary, "easier", target=(0.2, 0.5))[1].content
+    assert "between 0.2 and 0.5" in aimed
+    assert "0.35" not in aimed
+    with pytest.raises(ConfigError, match="target"):
+        env.mutate_prompt(problem, summary, "sibling", target=(0.7, 0.3))

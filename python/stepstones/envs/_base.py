@@ -46,9 +46,11 @@ class Environment(Protocol):
         instruction: Instruction,
         *,
         feedback: str | None = None,
+        target: tuple[float, float] = (0.35, 0.65),
     ) -> list[Message]:
         """Adapt a measured problem: previous code, I/O pairs, message, the student summary,
-        the progression instruction for its pass rate, and the reminder to stay standalone."""
+        the progression instruction for its pass rate (aiming at the pass-rate band ``target``),
+        and the reminder to stay standalone."""
         ...
 
     def top_down_prompt(

@@ -139,17 +139,25 @@ class BaseEnvironment:
         instruction: Instruction,
         *,
         feedback: str | None = None,
+        target: tuple[float, float] = _prompts.DEFAULT_TARGET,
     ) -> list[Message]:
-        """Adapt a measured problem harder, easier or sideways, from the student summary."""
+        """Adapt a measured problem harder, easier or sideways, from the student summary.
+
+        target: the pass-rate band (low, high) the instruction asks the teacher to aim at.
+        """
         if instruction not in _prompts.PROGRESSIONS:
             raise ConfigError(
                 f"instruction must be one of {sorted(_prompts.PROGRESSIONS)}, got {instruction!r}"
             )
+        try:
+            aim = _prompts.progression(instruction, target)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
         body = (
             "Here is the previous problem:\n\n"
             f"{_prompts.render_problem(problem)}\n\n"
             f"{_prompts.render_summary(summary)}\n\n"
-            f"{_prompts.PROGRESSIONS[instruction]}\n\n{_prompts.STANDALONE}"
+            f"{aim}\n\n{_prompts.STANDALONE}"
         )
         return _prompts.teacher_messages(self.task(), body, self._format(), feedback)
 

@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from stepstones.records import Message, Problem, Seed, Summary
 
 __all__ = [
+    "DEFAULT_TARGET",
     "PROGRESSIONS",
     "STAGES",
     "example_code",
     "fence",
     "io_pairs",
+    "progression",
     "render_summary",
     "teacher_format",
     "teacher_messages",
@@ -27,24 +29,38 @@ SYSTEM = (
     "model. You follow the answer format exactly."
 )
 
-#: What the teacher is told for each instruction of an adaptive chain.
-PROGRESSIONS = {
+#: The pass-rate band the adaptive instructions aim at unless the caller gives another.
+DEFAULT_TARGET = (0.35, 0.65)
+
+_PROGRESSION_TEXT = {
     "harder": (
         "The student solved this problem too often. Write a HARDER variant: add complexity "
         "(more steps, edge cases, a subtler rule, combined ideas) so that the student's pass rate "
-        "lands between 0.35 and 0.65."
+        "lands between {low:g} and {high:g}."
     ),
     "easier": (
         "The student never or almost never solved this problem. Write an EASIER variant: "
         "simplify the logic, remove steps or edge cases, make the rule more direct, so that the "
-        "student's pass rate lands between 0.35 and 0.65."
+        "student's pass rate lands between {low:g} and {high:g}."
     ),
     "sibling": (
         "The difficulty is about right. Write a SIBLING problem of about the same difficulty: "
         "the same core idea with a different twist, keeping the student's pass rate between "
-        "0.35 and 0.65."
+        "{low:g} and {high:g}."
     ),
 }
+
+
+def progression(instruction: str, target: tuple[float, float] = DEFAULT_TARGET) -> str:
+    """The instruction for an adaptive step aiming at the pass-rate band ``target``."""
+    low, high = target
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"target must be a band 0 <= low <= high <= 1, got {target!r}")
+    return _PROGRESSION_TEXT[instruction].format(low=low, high=high)
+
+
+#: What the teacher is told for each instruction of an adaptive chain (default target band).
+PROGRESSIONS = {name: progression(name) for name in _PROGRESSION_TEXT}
 
 #: What the teacher is told for each stage of a top-down chain.
 STAGES = {
