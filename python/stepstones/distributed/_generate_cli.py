@@ -11,7 +11,6 @@ import argparse
 import itertools
 import logging
 import math
-import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
@@ -27,6 +26,7 @@ from stepstones.errors import ConfigError
 from stepstones.llm import Endpoint, resolve_endpoint
 from stepstones.pipeline import Config, Job, Manifest, RunResult, RunStore, load_config, read_chains
 from stepstones.pipeline._progress import Progress
+from stepstones.pipeline._signals import stop_on_signals
 from stepstones.records import Env, Mode, Seed
 from stepstones.seeds import SeedSampler
 
@@ -210,19 +210,6 @@ async def _run_with_signals(
     """Run to completion; first Ctrl-C/SIGTERM finishes the chains in flight, second abandons."""
     async with anyio.create_task_group() as tg:
 
-        async def watch_signals() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    if not runner.result.stopped:
-                        runner.stop()
-                        progress.note = (
-                            f"stopping: finishing {runner.in_flight} chains in flight "
-                            "(Ctrl-C again to abandon them)"
-                        )
-                    else:
-                        progress.note = "abandoned"
-                        tg.cancel_scope.cancel()
-
         async def show_restarts() -> None:
             while True:
                 await anyio.sleep(1)
@@ -230,7 +217,7 @@ async def _run_with_signals(
                 if restarts and not runner.stopping:
                     progress.note = f"actor restarts {restarts}"
 
-        tg.start_soon(watch_signals)
+        tg.start_soon(stop_on_signals, runner, progress, tg.cancel_scope)
         tg.start_soon(show_restarts)
         if not args.quiet:
             tg.start_soon(lambda: progress.display(interval_s=args.progress_interval))

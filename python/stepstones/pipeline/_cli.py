@@ -11,7 +11,6 @@ import argparse
 import itertools
 import logging
 import os
-import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import AsyncExitStack
@@ -28,6 +27,7 @@ from stepstones.pipeline._config import CONFIG_ENV, Config, load_config
 from stepstones.pipeline._generate import LOCAL_CONFIG, open_backends
 from stepstones.pipeline._progress import Progress
 from stepstones.pipeline._runner import Job, Runner, RunResult
+from stepstones.pipeline._signals import stop_on_signals
 from stepstones.pipeline._store import Manifest, RunStore, read_chains
 from stepstones.pipeline._turn import TurnContext
 from stepstones.records import ENVIRONMENTS, Env, Mode, Seed
@@ -267,21 +267,7 @@ async def _run_with_signals(
     """Run to completion; first Ctrl-C/SIGTERM finishes the chains in flight, second abandons."""
     seeds = _seeds(sampler, args.seed_number)
     async with anyio.create_task_group() as tg:
-
-        async def watch_signals() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    if not runner.result.stopped:
-                        runner.stop()
-                        progress.note = (
-                            f"stopping: finishing {runner.in_flight} chains in flight "
-                            "(Ctrl-C again to abandon them)"
-                        )
-                    else:
-                        progress.note = "abandoned"
-                        tg.cancel_scope.cancel()
-
-        tg.start_soon(watch_signals)
+        tg.start_soon(stop_on_signals, runner, progress, tg.cancel_scope)
         if not args.quiet:
             tg.start_soon(lambda: progress.display(interval_s=args.progress_interval))
         await runner.run(_jobs(seeds, args.env, args.mode), chains=target)
