@@ -167,7 +167,12 @@ def test_serve_on_ray_prints_and_writes_the_url_list_then_stops_on_sigterm(
             assert reply["rewards"] == [1.0, 0.0]
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # never leave it running (or unreaped) behind us
+            proc.kill()
+            proc.communicate()
+            raise
     assert proc.returncode == 0, err
     assert out.strip().split(",") == urls
     assert "without a token" in err and "stopping the replicas" in err
