@@ -63,15 +63,15 @@ def test_seed_and_top_down_prompts(name: str) -> None:
         env.seed_prompt(SEED, feedback="No message found!"),
         env.top_down_prompt(SEED, "hard", None),
     ):
-        assert [m.role for m in messages] == ["system", "user"]
-        user = messages[1].content
+        assert [m.role for m in messages] == ["system", "user", "assistant", "user"]
+        user = messages[-1].content
         assert SEED.text.strip() in user
         assert "```python" in user
         assert "5 ```input blocks" in user
         assert ("```message" in user) == (name == "induction")
         assert ("```witness" in user) == (name == "fuzzing")
-    assert "No message found!" in env.seed_prompt(SEED, feedback="No message found!")[1].content
-    medium = env.top_down_prompt(SEED, "medium", _problem(name))[1].content
+    assert "No message found!" in env.seed_prompt(SEED, feedback="No message found!")[-1].content
+    medium = env.top_down_prompt(SEED, "medium", _problem(name))[-1].content
     assert "MEDIUM variant" in medium
     assert "standalone" in medium
     assert "f([3, 1]) == [1, 3]" in medium
@@ -90,7 +90,7 @@ def test_mutate_prompt(name: str, instruction: str) -> None:
         failed=("[3, 1]: wrong",),
         format_errors=2,
     )
-    user = envs.get(name).mutate_prompt(_problem(name), summary, instruction)[1].content  # type: ignore[arg-type]
+    user = envs.get(name).mutate_prompt(_problem(name), summary, instruction)[-1].content  # type: ignore[arg-type]
     problem = _problem(name)
     assert problem.code.strip() in user
     assert "f([5, 4, 3]) == [3, 4, 5]" in user

@@ -15,6 +15,7 @@ from stepstones.envs._blocks import blocks, prose
 from stepstones.envs._prompts import PROGRESSIONS, example_code
 from stepstones.errors import ConfigError
 from stepstones.records import Draft, Problem, Rejection, Seed, Summary
+from stepstones.sandbox import Sandbox
 
 F = "def f(a, b):\n    return a * b + 1\n"
 INPUTS = ["1, 2", "3, 4", "0, 0", "-1, 5", "2, -2"]
@@ -82,40 +83,74 @@ def test_message_line_inside_a_block_is_not_a_message() -> None:
 def test_copied_example_is_rejected() -> None:
     for env in ("induction", "deduction", "fuzzing"):
         environment = get(env)
-        prompt = environment.seed_prompt(SEED)[1].content
+        example = environment.seed_prompt(SEED)[2]
+        assert example.role == "assistant"
         code = example_code(environment.functions)
-        assert code is not None
-        # The example shown in the prompt, answered back verbatim (reformatted), is refused.
-        reply = prompt[prompt.index("For example") : prompt.index("Now write")]
-        reply = reply.replace("    ", "  ")  # same syntax tree, different layout
-        rejection = environment.parse(reply)
-        assert isinstance(rejection, Rejection), env
-        assert "copied the example" in rejection.reason
+        assert code is not None and code in example.content
+        # The example reply answered back verbatim, or re-indented (same syntax tree): refused.
+        for reply in (example.content, example.content.replace("    ", "  ")):
+            rejection = environment.parse(reply)
+            assert isinstance(rejection, Rejection), env
+            assert "copied the example" in rejection.reason
 
 
-def test_prompt_shows_a_worked_example_and_ends_with_the_format() -> None:
+@pytest.mark.anyio
+@pytest.mark.parametrize("env", ["induction", "abduction", "deduction", "fuzzing"])
+async def test_example_reply_is_a_valid_problem(env: str, sandbox: Sandbox) -> None:
+    """The worked example must itself be right: with the copy check aside, it validates."""
+    environment = get(env)
+    example = environment.seed_prompt(SEED)[2].content
+    code = example_code(environment.functions)
+    assert code is not None
+    # The same problem with one harmless change is no copy, and validates in the real sandbox.
+    draft = environment.parse(example.replace(code.rstrip(), code.rstrip() + "\n\n\nX = 1"))
+    assert isinstance(draft, Draft), draft
+    problem = await environment.validate(draft, sandbox)
+    assert isinstance(problem, Problem), problem
+
+
+def test_prompt_is_example_exchange_then_request_ending_with_the_format() -> None:
     for env in ("induction", "abduction", "deduction", "fuzzing"):
         environment = get(env)
-        user = environment.seed_prompt(SEED)[1].content
-        example = user[user.index("For example") :]
-        found = blocks(example)
+        messages = environment.seed_prompt(SEED, feedback="No message found!")
+        assert [m.role for m in messages] == ["system", "user", "assistant", "user"]
+        assert "Example task" in messages[1].content
+        assert SEED.text.strip() not in messages[1].content
+        found = blocks(messages[2].content)
         kinds = [b.kind for b in found]
         assert kinds.count("python") == 1
         assert kinds.count("input") == environment.n_inputs
         assert ("message" in kinds) == environment.needs_message
         assert ("witness" in kinds) == environment.needs_witness
-        last = user.splitlines()[-1]
-        assert last.startswith("Now write your own problem.")
-        assert "```" not in last  # a reply echoing it must not open a block
-        assert f"{environment.n_inputs} input blocks" in last
-        assert ("message block" in last) == environment.needs_message
-        assert ("witness block" in last) == environment.needs_witness
+        user = messages[-1].content
+        assert SEED.text.strip() in user
+        assert "Example task" not in user
+        reminder = user[user.index("Now write your own new problem") :]
+        assert "```" not in reminder.splitlines()[0]  # a reply echoing it must not open a block
+        assert f"{environment.n_inputs} input blocks" in reminder
+        assert ("message block" in reminder) == environment.needs_message
+        assert ("witness block" in reminder) == environment.needs_witness
+        assert user.rstrip().endswith(
+            "No message found!\nFix this and answer again in the required format."
+        )
+        for other in (
+            environment.mutate_prompt(
+                _problem(env), Summary(pass_rate=0.5, n_attempts=2, n_passed=1), "sibling"
+            ),
+            environment.top_down_prompt(SEED, "hard", None),
+        ):
+            assert other[1:3] == messages[1:3]
+
+
+def _problem(env: str) -> Problem:
+    return Problem(id="p", env=env, code=F, inputs=tuple(INPUTS), outputs=("3",) * 5)
 
 
 def test_example_with_more_inputs_than_shown() -> None:
-    user = Deduction(n_inputs=7).seed_prompt(SEED)[1].content
-    assert "2 more ```input blocks" in user
-    assert "7 input blocks" in user.splitlines()[-1]
+    messages = Deduction(n_inputs=7).seed_prompt(SEED)
+    assert "2 more input blocks" in messages[2].content
+    assert "7 input blocks" in messages[1].content
+    assert "7 input blocks" in messages[-1].content
 
 
 def test_mutate_prompt_aims_at_the_target_band() -> None:
@@ -128,10 +163,10 @@ def test_mutate_prompt_aims_at_the_target_band() -> None:
     )
     summary = Summary(pass_rate=1.0, n_attempts=4, n_passed=4)
     env = get("deduction")
-    default = env.mutate_prompt(problem, summary, "harder")[1].content
+    default = env.mutate_prompt(problem, summary, "harder")[-1].content
     assert "between 0.35 and 0.65" in default
     assert PROGRESSIONS["harder"] in default
-    aimed = env.mutate_prompt(problem, summary, "easier", target=(0.2, 0.5))[1].content
+    aimed = env.mutate_prompt(problem, summary, "easier", target=(0.2, 0.5))[-1].content
     assert "between 0.2 and 0.5" in aimed
     assert "0.35" not in aimed
     with pytest.raises(ConfigError, match="target"):

@@ -126,10 +126,18 @@ class BaseEnvironment:
             witness=self.needs_witness,
         )
 
+    def _example(self) -> list[Message]:
+        return _prompts.example_exchange(
+            self.functions,
+            self.n_inputs,
+            message=self.needs_message,
+            witness=self.needs_witness,
+        )
+
     def seed_prompt(self, seed: Seed, *, feedback: str | None = None) -> list[Message]:
         """Turn 1: the environment's rules plus the seed snippet."""
         return _prompts.teacher_messages(
-            self.task(), _prompts.seed_body(seed), self._format(), feedback
+            self.task(), _prompts.seed_body(seed), self._format(), feedback, self._example()
         )
 
     def mutate_prompt(
@@ -159,7 +167,9 @@ class BaseEnvironment:
             f"{_prompts.render_summary(summary)}\n\n"
             f"{aim}\n\n{_prompts.STANDALONE}"
         )
-        return _prompts.teacher_messages(self.task(), body, self._format(), feedback)
+        return _prompts.teacher_messages(
+            self.task(), body, self._format(), feedback, self._example()
+        )
 
     def top_down_prompt(
         self,
@@ -182,7 +192,9 @@ class BaseEnvironment:
                 f"{_prompts.render_problem(previous)}\n\n"
                 f"{_prompts.STAGES[stage]}\n\n{_prompts.STANDALONE}"
             )
-        return _prompts.teacher_messages(self.task(), body, self._format(), feedback)
+        return _prompts.teacher_messages(
+            self.task(), body, self._format(), feedback, self._example()
+        )
 
     def parse(self, reply: str, *, reasoning: str = "") -> Draft | Rejection:
         """Parse a teacher reply tolerantly; a reply that cannot be parsed is a Rejection."""

@@ -16,6 +16,7 @@ __all__ = [
     "PROGRESSIONS",
     "STAGES",
     "example_code",
+    "example_exchange",
     "fence",
     "io_pairs",
     "progression",
@@ -92,9 +93,23 @@ def fence(kind: str, text: str) -> str:
     return f"{ticks}{kind}\n{text.rstrip()}\n{ticks}"
 
 
-#: The worked example's pieces: one simple problem per set of functions (never the answer).
+#: The worked example, shown as an earlier exchange (a tiny snippet asked, a complete reply
+#: given) before the real request: one per set of required functions. It is never the answer.
+_EXAMPLE_SEED = {
+    ("f",): (
+        "def shout_long(words, n):\n"
+        "    out = []\n"
+        "    for w in words:\n"
+        "        if len(w) > n:\n"
+        "            out.append(w.upper())\n"
+        "    return out\n"
+    ),
+    ("f", "pre_test_f", "test_f"): "def largest(nums):\n    return max(nums)\n",
+}
 _EXAMPLE_CODE = {
-    ("f",): "def f(words, n):\n    return [w.upper() for w in words if len(w) > n]\n",
+    ("f",): (
+        "def f(words, n):\n    return [w.upper() if len(w) > n else w[::-1] for w in words]\n"
+    ),
     ("f", "pre_test_f", "test_f"): (
         "def f(nums):\n"
         "    best = 0\n"
@@ -118,7 +133,9 @@ _EXAMPLE_INPUTS = {
     ),
     ("f", "pre_test_f", "test_f"): ("[3, 1, 2]", "[5]", "[0, 7, -2]", "[10, 20, 30]", "[-1, 4]"),
 }
-_EXAMPLE_MESSAGE = "Keep the words longer than the number, written in capital letters."
+_EXAMPLE_MESSAGE = (
+    "Words longer than the number are written in capital letters; the others are reversed."
+)
 _EXAMPLE_WITNESS = "[-3, -1, -2]"
 
 
@@ -127,23 +144,29 @@ def example_code(functions: Sequence[str]) -> str | None:
     return _EXAMPLE_CODE.get(tuple(functions))
 
 
-def _example(functions: Sequence[str], n_inputs: int, *, message: bool, witness: bool) -> str:
-    code = _EXAMPLE_CODE.get(tuple(functions))
-    if code is None:
-        return ""
-    inputs = _EXAMPLE_INPUTS[tuple(functions)]
-    parts = [fence("python", code)]
+def example_exchange(
+    functions: Sequence[str], n_inputs: int, *, message: bool, witness: bool
+) -> list[Message]:
+    """A worked example as an earlier exchange: a tiny snippet, and a complete reply built on
+    it in exactly the required format (no exchange for functions without an example)."""
+    key = tuple(functions)
+    if key not in _EXAMPLE_CODE:
+        return []
+    inputs = _EXAMPLE_INPUTS[key]
+    parts = [fence("python", _EXAMPLE_CODE[key])]
     parts += [fence("input", text) for text in inputs[: min(n_inputs, len(inputs))]]
     if n_inputs > len(inputs):
-        parts.append(f"(... {n_inputs - len(inputs)} more ```input blocks)")
+        parts.append(f"(... {n_inputs - len(inputs)} more input blocks)")
     if message:
         parts.append(fence("message", _EXAMPLE_MESSAGE))
     if witness:
         parts.append(fence("witness", _EXAMPLE_WITNESS))
-    return (
-        "For example, a complete reply for a different, much simpler problem looks like this "
-        "(do NOT copy it; your problem must build on the task above):\n\n" + "\n".join(parts)
+    ask = (
+        "Example task. Build on the core logic of this code snippet:\n\n"
+        f"{fence('', _EXAMPLE_SEED[key])}\n\n"
+        f"Reply with {_blocks_needed(functions, n_inputs, message=message, witness=witness)}."
     )
+    return [Message("user", ask), Message("assistant", "\n".join(parts))]
 
 
 def _blocks_needed(functions: Sequence[str], n_inputs: int, *, message: bool, witness: bool) -> str:
@@ -157,7 +180,7 @@ def _blocks_needed(functions: Sequence[str], n_inputs: int, *, message: bool, wi
 
 
 def teacher_format(functions: Sequence[str], n_inputs: int, *, message: bool, witness: bool) -> str:
-    """The answer format every teacher reply must follow, a worked example, and a reminder."""
+    """The answer format every teacher reply must follow, ending with a one-line reminder."""
     names = ", ".join(f"`{name}`" for name in functions)
     parts = [
         "Answer with these fenced blocks (you may think first; only the blocks are read):",
@@ -168,10 +191,9 @@ def teacher_format(functions: Sequence[str], n_inputs: int, *, message: bool, wi
         "block.",
         f"2. {n_inputs} ```input blocks, each ONE argument list for f written exactly as inside "
         "the parentheses of a call, using only plain Python literals (numbers, strings, "
-        "None, True/False, and lists, tuples, dicts, sets of those), e.g.\n"
-        "```input\n'John', {'age': 20, 'city': 'Paris'}\n```\n"
-        "The inputs must be distinct and must exercise different behaviours of f. Do NOT write "
-        "the outputs: they are computed by running f.",
+        "None, True/False, and lists, tuples, dicts, sets of those), like the input blocks of "
+        "the example reply. The inputs must be distinct and must exercise different behaviours "
+        "of f. Do NOT write the outputs: they are computed by running f.",
     ]
     if message:
         parts.append(
@@ -184,13 +206,10 @@ def teacher_format(functions: Sequence[str], n_inputs: int, *, message: bool, wi
             "inputs, for which pre_test_f returns True and test_f fails (returns False or "
             "raises). It proves the bug exists and is never shown to the student."
         )
-    example = _example(functions, n_inputs, message=message, witness=witness)
-    if example:
-        parts.append(example)
+    needed = _blocks_needed(functions, n_inputs, message=message, witness=witness)
     parts.append(
-        "Now write your own problem. Your reply must contain "
-        f"{_blocks_needed(functions, n_inputs, message=message, witness=witness)}, each fenced "
-        "as shown."
+        "Now write your own new problem for the task above (not the example). Your reply must "
+        f"contain {needed}, each fenced as shown."
     )
     return "\n\n".join(parts)
 
@@ -239,10 +258,17 @@ def _feedback(feedback: str | None) -> str:
     )
 
 
-def teacher_messages(task: str, body: str, format_text: str, feedback: str | None) -> list[Message]:
-    """A system message and one user message: the task, the body, the format, any feedback."""
+def teacher_messages(
+    task: str,
+    body: str,
+    format_text: str,
+    feedback: str | None,
+    example: Sequence[Message] = (),
+) -> list[Message]:
+    """A system message, the worked ``example`` exchange (if any), and the request: the task, the
+    body, the format, any feedback — always the last message."""
     user = f"{task}\n\n{body}\n\n{format_text}{_feedback(feedback)}"
-    return [Message("system", SYSTEM), Message("user", user)]
+    return [Message("system", SYSTEM), *example, Message("user", user)]
 
 
 def seed_body(seed: Seed) -> str:
