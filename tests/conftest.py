@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from stepstones.sandbox._engine import close_shared_sandbox
+from stepstones.sandbox import close_shared_sandbox
 
 
 def _has_gpu() -> bool:

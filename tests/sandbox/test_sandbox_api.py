@@ -42,6 +42,7 @@ def test_exported_names_are_exactly_the_public_api() -> None:
         "Sandbox",
         "Script",
         "Status",
+        "close_shared_sandbox",
         "shared_sandbox",
     ]
     assert sandbox_pkg.__all__ == expected

@@ -11,7 +11,7 @@ and supervised from outside. Jobs are :class:`Script` (run source as ``__main__`
 
 from __future__ import annotations
 
-from stepstones.sandbox._engine import Sandbox, shared_sandbox
+from stepstones.sandbox._engine import Sandbox, close_shared_sandbox, shared_sandbox
 from stepstones.sandbox._types import (
     Call,
     CallResult,
@@ -33,5 +33,6 @@ __all__ = [
     "Sandbox",
     "Script",
     "Status",
+    "close_shared_sandbox",
     "shared_sandbox",
 ]
