@@ -15,7 +15,10 @@ from dataclasses import dataclass
 __all__ = ["Block", "blocks", "prose", "split_reasoning"]
 
 # Tokens chat templates leave behind when a completion is decoded with special tokens.
-_RESIDUE = re.compile(r"<\|[A-Za-z0-9_:. -]{1,40}\|>|</s>|<s>|\[/?INST\]")
+_RESIDUE = r"(?:<\|[A-Za-z0-9_:. -]{1,40}\|>|</s>|<s>|\[/?INST\])"
+_EDGE_RESIDUE = re.compile(
+    rf"\A(?:\s*{_RESIDUE})+|(?:{_RESIDUE}\s*)+\Z|^[ \t]*(?:{_RESIDUE}[ \t]*)+$", re.MULTILINE
+)
 _RUN = re.compile(r"`{3,}|~{3,}")
 _TAG_WORD = re.compile(r"[a-z_]+")
 
@@ -48,7 +51,11 @@ class Block:
 
 
 def _normalize(text: str) -> str:
-    return _RESIDUE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Residue is removed only where a template leaves it: at the very start or end of the text,
+    # or as a line of its own. Inside a line it may be data (an input such as '<s>' or '[INST]'),
+    # and data is never rewritten.
+    return _EDGE_RESIDUE.sub("", text)
 
 
 def split_reasoning(text: str) -> tuple[str, str]:
