@@ -35,7 +35,8 @@ from stepstones.serve import ServerConfig
 # The serve tests' helpers: the trainer wheels' cache and the validated example problems.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
 from _serve_problems import ANSWERS, validated
-from _serve_wheels import OPENRLHF, read_source
+
+from _trainer_wheels import OPENRLHF, read_source
 
 pytest.importorskip("aiohttp")
 pytestmark = pytest.mark.timeout(240)

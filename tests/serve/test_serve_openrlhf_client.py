@@ -20,8 +20,8 @@ from typing import Any
 import anyio
 import pytest
 from _serve_problems import ANSWERS
-from _serve_wheels import OPENRLHF, read_source
 
+from _trainer_wheels import OPENRLHF, read_source
 from stepstones import records
 from stepstones.records import ENVIRONMENTS, Env, Problem
 from stepstones.sandbox import Sandbox

@@ -12,8 +12,8 @@ import types
 
 import anyio
 import pytest
-from _serve_wheels import read_source
 
+from _trainer_wheels import read_source
 from stepstones.sandbox import Sandbox
 from stepstones.serve import RewardApp, Rewarder, ServerConfig, running
 

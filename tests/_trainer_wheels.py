@@ -1,5 +1,7 @@
 """Trainers' own source, fetched once from PyPI (``pip download --no-deps``) into the user
-cache, so tests can run their client code without installing the trainers (they need GPUs)."""
+cache, so tests can run the trainers' client code and check our launch flags and configs against
+their real parsers without installing the trainers (they need GPUs). Shared by every test folder:
+tests/ is on sys.path through its conftest."""
 
 from __future__ import annotations
 
