@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+import msgspec
 import pytest
 from _pipeline_play import Play
 
@@ -226,3 +227,13 @@ async def test_generate_chain_reads_endpoints_and_config_from_the_environment(
         chain = await generate_chain(SEED, env="deduction", sandbox=sandbox)
     assert len(chain.turns) == 1
     assert len(chain.turns[0].attempts) == 2
+
+
+@pytest.mark.anyio
+async def test_mutate_prompt_aims_at_the_configured_target_band(sandbox: Sandbox) -> None:
+    config = msgspec.structs.replace(CONFIG, target_low=0.3, target_high=0.6, max_turns=2)
+    play = Play(rates=[1.0, 0.5])
+    async with context(play, sandbox, config) as ctx:
+        await run_chain(ctx, SEED, "adaptive")
+    assert "between 0.3 and 0.6" in play.teacher_prompts[1]
+    assert "0.35" not in play.teacher_prompts[1]

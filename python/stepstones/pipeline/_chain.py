@@ -71,7 +71,11 @@ async def _adaptive(ctx: TurnContext, seed: Seed) -> list[Turn]:
             parent = last.problem
             instruction = next_instruction(last.summary.pass_rate, rates, ctx.config)
             messages = ctx.env.mutate_prompt(
-                parent, last.summary, instruction, feedback=feedback(rejected)
+                parent,
+                last.summary,
+                instruction,
+                feedback=feedback(rejected),
+                target=(ctx.config.target_low, ctx.config.target_high),
             )
         turn = await run_turn(
             ctx,
