@@ -17,6 +17,7 @@ from stepstones.pipeline import (
     Job,
     Manifest,
     Runner,
+    RunResult,
     RunStore,
     TurnContext,
     read_chains,
@@ -149,3 +150,17 @@ def test_bad_concurrency_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="chains_in_flight must be >= 1"):
         Runner({}, chains_in_flight=0)
+
+
+@pytest.mark.parametrize(
+    ("result", "status"),
+    [
+        (RunResult(stored=2), 0),
+        (RunResult(skipped=3), 0),
+        (RunResult(stored=1, failed=1), 0),
+        (RunResult(failed=2), 1),
+        (RunResult(stored=1, stopped=True), 130),
+    ],
+)
+def test_exit_status(result: RunResult, status: int) -> None:
+    assert result.exit_status == status

@@ -195,9 +195,7 @@ async def _main(args: argparse.Namespace) -> int:
         f"{stored} chains in {args.out} ({result.stored} new, {result.skipped} already there, "
         f"{result.failed} failed, {restarts} actor restarts); see `stepstones stats {args.out}`"
     )
-    if result.stopped:
-        return 130
-    return 1 if result.failed and not result.stored else 0
+    return result.exit_status
 
 
 async def _run_with_signals(

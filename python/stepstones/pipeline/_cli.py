@@ -252,9 +252,7 @@ async def _main(args: argparse.Namespace) -> int:
         f"{len(store)} chains in {args.out} ({result.stored} new, {progress.already} already "
         f"there, {result.failed} failed); see `stepstones stats {args.out}`"
     )
-    if result.stopped:
-        return 130
-    return 1 if result.failed and not result.stored else 0
+    return result.exit_status
 
 
 async def _run_with_signals(

@@ -46,6 +46,14 @@ class RunResult:
     failed: int = 0
     stopped: bool = False  # stop() was called before the target was reached
 
+    @property
+    def exit_status(self) -> int:
+        """The CLI's exit status: 130 when stopped by a signal, 1 when chains failed and none
+        was stored, else 0."""
+        if self.stopped:
+            return 130
+        return 1 if self.failed and not self.stored else 0
+
 
 class Runner:
     """Grows chains for many jobs with bounded concurrency into an optional store.
