@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Collection
@@ -100,3 +101,51 @@ def test_thousands_of_jobs_leave_no_zombies_or_fd_growth() -> None:
         assert _zombie_children(os.getpid(), not_in=before) == []
         for zygote in sb.zygote_pids():
             assert _zombie_children(zygote) == []
+
+
+_ORPHAN_SCRIPT = """
+import os, sys, time
+from stepstones.sandbox import Sandbox, Script
+
+sb = Sandbox(workers=2)
+assert sb.run_batch([Script(source="print(1)")])[0].stdout == "1\\n"
+pid = os.fork()
+if pid == 0:
+    # A fork of the caller: holds the zygotes' control sockets open, outlives the caller.
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    time.sleep(60)
+    os._exit(0)
+print(pid, " ".join(map(str, sb.zygote_pids())), flush=True)
+os._exit(0)  # the caller dies without closing its sandbox
+"""
+
+
+def test_zygotes_exit_when_the_caller_dies_even_if_a_fork_of_it_holds_their_sockets() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _ORPHAN_SCRIPT],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    fork, *zygotes = (int(p) for p in done.stdout.split())
+    try:
+        assert len(zygotes) == 2
+        assert _alive(fork)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in zygotes):
+            time.sleep(0.05)
+        assert not any(_alive(p) for p in zygotes), "zygotes outlived their caller"
+    finally:
+        os.kill(fork, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -132,6 +132,7 @@ impl Spawner {
             disabled: self.disabled.clone(),
             scratch_dir: scratch.to_string_lossy().into_owned(),
             readable: self.readable.clone(),
+            caller_pid: u64::from(std::process::id()),
         };
         z.stream
             .set_read_timeout(Some(START_TIMEOUT))

@@ -149,10 +149,11 @@ pub unsafe fn apply(plan: &Plan<'_>) -> Result<(), (Step, i32)> {
             )?;
             libc::close(CHILD_RULESET_FD);
         }
-        // 13. seccomp, last (it forbids the calls above): the kill list, then the allowlist.
+        // 13. seccomp, last (it forbids the calls above): the zygote already holds the kill
+        // list and the allowlist, inherited over fork; the job stage revokes what only the
+        // zygote and the steps above needed (fork, wait, kill, setpgid, prctl, uid changes...).
         if let Some(f) = plan.filters {
-            check(Step::Seccomp, seccomp::install(&f.kill) == 0)?;
-            check(Step::Seccomp, seccomp::install(&f.allow) == 0)?;
+            check(Step::Seccomp, seccomp::install(&f.job) == 0)?;
         }
     }
     Ok(())

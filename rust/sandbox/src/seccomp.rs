@@ -1,17 +1,22 @@
-//! The seccomp policy: reviewed data, compiled once per zygote with `seccompiler`, applied last.
+//! The seccomp policy: reviewed data, compiled once per zygote with `seccompiler`, in two stages.
 //!
-//! Two filters are stacked (the kernel applies the strictest verdict of all filters):
-//! * the **allowlist** (`seccomp_policy.rs`): each allowed syscall with a reason; anything else
-//!   fails with `EPERM`, which Python raises as `PermissionError` — the program sees a clear
-//!   error it can report (`os.fork()`, `socket.socket()`, `subprocess.run`, `signal.alarm`...);
-//! * the **kill list**: syscalls that only an escape attempt would make (ptrace, mount, bpf,
-//!   kernel keyrings, namespaces...). The process dies with `SIGSYS` at once, and the outcome is
-//!   `denied_syscall`: there is nothing useful a program could do after such a refusal.
+//! Filters stack: the kernel applies the strictest verdict of every filter a process holds, and
+//! a forked child inherits its parent's filters for free. So the expensive part is attached once:
+//! * **zygote stage**, installed by the zygote once after its own set-up, inherited by every job:
+//!   - the **kill list**: syscalls that only an escape attempt would make (ptrace, mount, bpf,
+//!     kernel keyrings, namespaces...). The process dies with `SIGSYS` at once, and the outcome
+//!     is `denied_syscall`: there is nothing useful a program could do after such a refusal;
+//!   - the **allowlist** (`seccomp_policy.rs`): each allowed syscall with a reason, plus the few
+//!     the zygote itself needs (`ZYGOTE_ONLY`: fork, wait, kill, the recipe's uid and Landlock
+//!     steps); anything else fails with `EPERM`, which Python raises as `PermissionError` — the
+//!     program sees a clear error it can report (`os.fork()`, `socket.socket()`, `signal.alarm`);
+//! * **job stage**, installed by each child as the last step of its recipe: revokes `ZYGOTE_ONLY`
+//!   (`EPERM`). A job is left with exactly the reviewed allowlist.
 //!
-//! Cost: attaching the allowlist (about 650 linear BPF instructions from `seccompiler`) takes
-//! roughly 0.4 ms of kernel time per child (JIT plus the kernel's per-syscall action cache,
-//! which emulates the program for every syscall number); it is the largest part of the price
-//! of isolation per job. A shorter program would cut it.
+//! Cost: attaching a filter costs kernel time in proportion to its length (JIT, plus the
+//! per-syscall action cache, which emulates the program for every syscall number). Attaching the
+//! 650-instruction allowlist in every child took about 0.4 ms, the largest part of the price of
+//! isolation per job; the job stage is about 50 instructions.
 use std::collections::BTreeMap;
 
 use seccompiler::{
@@ -20,66 +25,105 @@ use seccompiler::{
 };
 
 use crate::error::{Error, Result};
-use crate::seccomp_policy::{ALLOWED, ARCH_ONLY, KILLED};
+use crate::seccomp_policy::{Allowed, Only, ALLOWED, ARCH_ONLY, KILLED, ZYGOTE_ONLY};
 
 fn target() -> Result<TargetArch> {
     TargetArch::try_from(std::env::consts::ARCH).map_err(|e| Error::Seccomp(e.to_string()))
 }
 
-fn rule(arg: u8, value: u64) -> Result<SeccompRule> {
-    let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Qword, SeccompCmpOp::Eq, value)
+fn rule(only: Only) -> Result<SeccompRule> {
+    let (arg, op, value) = match only {
+        Only::Eq(arg, value) => (arg, SeccompCmpOp::Eq, value),
+        Only::NoBits(arg, bits) => (arg, SeccompCmpOp::MaskedEq(bits), 0),
+    };
+    let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Qword, op, value)
         .map_err(|e| Error::Seccomp(e.to_string()))?;
     SeccompRule::new(vec![cond]).map_err(|e| Error::Seccomp(e.to_string()))
 }
 
-/// The allowlist filter: allowed syscalls pass, everything else fails with EPERM.
-pub fn allowlist() -> Result<BpfProgram> {
+fn compile(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    mismatch: SeccompAction,
+    matched: SeccompAction,
+) -> Result<BpfProgram> {
+    let filter = SeccompFilter::new(rules, mismatch, matched, target()?)
+        .map_err(|e| Error::Seccomp(e.to_string()))?;
+    BpfProgram::try_from(filter).map_err(|e| Error::Seccomp(e.to_string()))
+}
+
+/// The allowlist filter for `lists`: listed syscalls pass, everything else fails with EPERM.
+fn allowlist(lists: &[&[Allowed]]) -> Result<BpfProgram> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for s in ALLOWED.iter().chain(ARCH_ONLY) {
+    for s in lists.iter().flat_map(|l| l.iter()) {
         debug_assert!(!s.why.is_empty() && !s.name.is_empty());
         let entry = rules.entry(s.nr).or_default();
-        if let Some((arg, value)) = s.only {
-            entry.push(rule(arg, value)?);
+        if let Some(only) = s.only {
+            entry.push(rule(only)?);
         }
     }
-    // A syscall listed both with and without a condition would be ambiguous: keep it strict.
-    let filter = SeccompFilter::new(
+    compile(
         rules,
         SeccompAction::Errno(libc::EPERM as u32),
         SeccompAction::Allow,
-        target()?,
     )
-    .map_err(|e| Error::Seccomp(e.to_string()))?;
-    BpfProgram::try_from(filter).map_err(|e| Error::Seccomp(e.to_string()))
 }
 
-/// The kill-list filter: listed syscalls kill the process (SIGSYS), the rest pass to the
-/// allowlist.
-pub fn kill_list() -> Result<BpfProgram> {
-    let rules: BTreeMap<i64, Vec<SeccompRule>> =
-        KILLED.iter().map(|(nr, _)| (*nr, Vec::new())).collect();
-    let filter = SeccompFilter::new(
+/// The kill-list filter: listed syscalls kill the process (SIGSYS), the rest pass on.
+fn kill_list() -> Result<BpfProgram> {
+    let rules = KILLED.iter().map(|(nr, _)| (*nr, Vec::new())).collect();
+    compile(rules, SeccompAction::Allow, SeccompAction::KillProcess)
+}
+
+/// The job stage: `ZYGOTE_ONLY` fails with EPERM, everything else passes to the zygote stage.
+fn revoke_list() -> Result<BpfProgram> {
+    let rules = ZYGOTE_ONLY.iter().map(|s| (s.nr, Vec::new())).collect();
+    compile(
         rules,
         SeccompAction::Allow,
-        SeccompAction::KillProcess,
-        target()?,
+        SeccompAction::Errno(libc::EPERM as u32),
     )
-    .map_err(|e| Error::Seccomp(e.to_string()))?;
-    BpfProgram::try_from(filter).map_err(|e| Error::Seccomp(e.to_string()))
 }
 
-/// Both programs, compiled once per zygote, in the order the child installs them.
+/// The three programs, compiled once per zygote.
 pub struct Filters {
+    /// Zygote stage, first: the kill list.
     pub kill: BpfProgram,
-    pub allow: BpfProgram,
+    /// Zygote stage, second: the job allowlist plus `ZYGOTE_ONLY`.
+    pub zygote: BpfProgram,
+    /// Job stage: revokes `ZYGOTE_ONLY`; the last step of every child's recipe.
+    pub job: BpfProgram,
 }
 
 impl Filters {
     pub fn compile() -> Result<Self> {
         Ok(Self {
             kill: kill_list()?,
-            allow: allowlist()?,
+            zygote: allowlist(&[ALLOWED, ARCH_ONLY, ZYGOTE_ONLY])?,
+            job: revoke_list()?,
         })
+    }
+
+    /// Installs the zygote stage on the calling (zygote) process: `no_new_privs`, the kill
+    /// list, the allowlist. Every child forked afterwards inherits them.
+    ///
+    /// # Safety
+    /// Call once, in the single-threaded zygote, after everything the zygote does only at
+    /// start-up (namespaces, mounts, the Landlock ruleset): those calls are denied afterwards.
+    pub unsafe fn install_zygote_stage(&self) -> Result<()> {
+        // SAFETY: prctl on the calling process; install on live programs.
+        unsafe {
+            // Required for an unprivileged filter; harmless to the zygote, which never execs.
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(Error::last("prctl(no_new_privs) in the zygote"));
+            }
+            if install(&self.kill) != 0 {
+                return Err(Error::last("seccomp(kill list)"));
+            }
+            if install(&self.zygote) != 0 {
+                return Err(Error::last("seccomp(allowlist)"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -115,6 +159,7 @@ pub fn name_of(nr: i64) -> Option<&'static str> {
     ALLOWED
         .iter()
         .chain(ARCH_ONLY)
+        .chain(ZYGOTE_ONLY)
         .find(|s| s.nr == nr)
         .map(|s| s.name)
         .or_else(|| KILLED.iter().find(|(n, _)| *n == nr).map(|(_, s)| *s))
@@ -152,9 +197,17 @@ pub(crate) mod tests {
 
     #[test]
     fn every_allowed_syscall_has_a_reason_and_no_duplicates_with_the_kill_list() {
-        for s in ALLOWED.iter().chain(ARCH_ONLY) {
+        for s in ALLOWED.iter().chain(ARCH_ONLY).chain(ZYGOTE_ONLY) {
             assert!(!s.why.is_empty(), "{}", s.name);
             assert!(KILLED.iter().all(|(nr, _)| *nr != s.nr), "{}", s.name);
+        }
+        // What the job stage revokes is never also on the job's own allowlist.
+        for z in ZYGOTE_ONLY {
+            assert!(
+                ALLOWED.iter().chain(ARCH_ONLY).all(|s| s.nr != z.nr),
+                "{}",
+                z.name
+            );
         }
         assert!(Filters::compile().is_ok());
         assert_eq!(name_of(libc::SYS_ptrace), Some("ptrace"));
@@ -166,8 +219,7 @@ pub(crate) mod tests {
         let status = in_child(|| {
             // SAFETY: raw syscalls in a throwaway child.
             unsafe {
-                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-                if install(&filters.kill) != 0 || install(&filters.allow) != 0 {
+                if filters.install_zygote_stage().is_err() || install(&filters.job) != 0 {
                     return 10;
                 }
                 if libc::getpid() <= 0 {
@@ -184,6 +236,9 @@ pub(crate) mod tests {
                 if libc::kill(1, libc::SIGTERM) != -1 {
                     return 14;
                 }
+                if libc::setpgid(0, 0) != -1 || *libc::__errno_location() != libc::EPERM {
+                    return 15;
+                }
             }
             0
         });
@@ -197,14 +252,53 @@ pub(crate) mod tests {
         let status = in_child(|| {
             // SAFETY: raw syscalls in a throwaway child.
             unsafe {
-                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-                install(&filters.kill);
-                install(&filters.allow);
+                let _ = filters.install_zygote_stage();
+                install(&filters.job);
                 libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0);
             }
             0
         });
         assert!(libc::WIFSIGNALED(status));
         assert_eq!(libc::WTERMSIG(status), libc::SIGSYS);
+    }
+
+    #[test]
+    fn the_zygote_stage_lets_the_zygote_fork_but_not_start_threads_and_jobs_cannot_fork() {
+        let filters = Filters::compile().unwrap();
+        let status = in_child(|| {
+            // SAFETY: raw syscalls in a throwaway child (the "zygote") and its own child.
+            unsafe {
+                if filters.install_zygote_stage().is_err() {
+                    return 20;
+                }
+                if std::thread::Builder::new().spawn(|| {}).is_ok() {
+                    return 21;
+                }
+                let pid = libc::fork();
+                if pid < 0 {
+                    return 22;
+                }
+                if pid == 0 {
+                    // The "job": the last step of its recipe, then try to fork.
+                    if libc::setpgid(0, 0) != 0 || install(&filters.job) != 0 {
+                        libc::_exit(23);
+                    }
+                    let forked = libc::fork();
+                    let code = if forked == -1 && *libc::__errno_location() == libc::EPERM {
+                        0
+                    } else {
+                        24
+                    };
+                    libc::_exit(code);
+                }
+                let mut status = 0;
+                if libc::waitpid(pid, &raw mut status, 0) != pid {
+                    return 25;
+                }
+                libc::WEXITSTATUS(status)
+            }
+        });
+        assert!(libc::WIFEXITED(status), "status {status}");
+        assert_eq!(libc::WEXITSTATUS(status), 0);
     }
 }

@@ -1,13 +1,23 @@
 //! The seccomp policy as reviewed data: every allowed syscall with the reason a sandboxed Python
-//! program needs it, and the syscalls that kill the process. `seccomp.rs` compiles it.
+//! program needs it, the few more the zygote needs (revoked in every job), and the syscalls that
+//! kill the process. `seccomp.rs` compiles it.
+
+/// A condition on one argument of an allowed syscall.
+#[derive(Clone, Copy)]
+pub enum Only {
+    /// Argument `.0` must equal `.1`.
+    Eq(u8, u64),
+    /// Argument `.0` must have none of the bits of `.1` set.
+    NoBits(u8, u64),
+}
 
 /// An allowed syscall: number, name, and why a sandboxed Python program needs it.
 pub struct Allowed {
     pub nr: i64,
     pub name: &'static str,
     pub why: &'static str,
-    /// When set: only allowed with argument `arg` equal to `value`.
-    pub only: Option<(u8, u64)>,
+    /// When set: only allowed when the argument condition holds.
+    pub only: Option<Only>,
 }
 
 const fn a(nr: i64, name: &'static str, why: &'static str) -> Allowed {
@@ -24,9 +34,113 @@ const fn when(nr: i64, name: &'static str, arg: u8, value: u64, why: &'static st
         nr,
         name,
         why,
-        only: Some((arg, value)),
+        only: Some(Only::Eq(arg, value)),
     }
 }
+
+const fn without(nr: i64, name: &'static str, arg: u8, bits: u64, why: &'static str) -> Allowed {
+    Allowed {
+        nr,
+        name,
+        why,
+        only: Some(Only::NoBits(arg, bits)),
+    }
+}
+
+/// `clone` flags the zygote never uses: threads and new namespaces. Its `fork` passes
+/// `CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD`.
+const CLONE_FORBIDDEN: u64 = (libc::CLONE_THREAD
+    | libc::CLONE_VM
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWCGROUP) as u64;
+
+/// What the zygote does between jobs, and what a child's recipe does before its last step:
+/// allowed by the zygote's filter (installed once, inherited by every child), then revoked
+/// (`EPERM`) by the small filter each child installs as its last step. A job never has them.
+pub const ZYGOTE_ONLY: &[Allowed] = &[
+    without(
+        libc::SYS_clone,
+        "clone",
+        0,
+        CLONE_FORBIDDEN,
+        "the zygote forks one child per job (no threads, no namespaces)",
+    ),
+    a(
+        libc::SYS_wait4,
+        "wait4",
+        "the zygote reaps a job and reads its rusage",
+    ),
+    a(
+        libc::SYS_waitid,
+        "waitid",
+        "the zygote checks a job without reaping it",
+    ),
+    a(
+        libc::SYS_pidfd_open,
+        "pidfd_open",
+        "the zygote waits on a job's pidfd for the wall-clock deadline",
+    ),
+    a(
+        libc::SYS_kill,
+        "kill",
+        "the zygote kills a job's process group",
+    ),
+    a(
+        libc::SYS_memfd_create,
+        "memfd_create",
+        "the zygote passes a job's stdin as a sealed memfd",
+    ),
+    a(
+        libc::SYS_close_range,
+        "close_range",
+        "the child recipe closes every fd it does not keep",
+    ),
+    a(
+        libc::SYS_setpgid,
+        "setpgid",
+        "the child recipe's own process group",
+    ),
+    a(
+        libc::SYS_prctl,
+        "prctl",
+        "the child recipe: parent-death signal and no_new_privs",
+    ),
+    a(
+        libc::SYS_setgroups,
+        "setgroups",
+        "the child recipe drops supplementary groups",
+    ),
+    a(
+        libc::SYS_setresgid,
+        "setresgid",
+        "the child recipe drops to an unprivileged gid",
+    ),
+    a(
+        libc::SYS_setresuid,
+        "setresuid",
+        "the child recipe drops to an unprivileged uid",
+    ),
+    a(
+        libc::SYS_capset,
+        "capset",
+        "the child recipe drops every capability",
+    ),
+    a(
+        libc::SYS_landlock_restrict_self,
+        "landlock_restrict_self",
+        "the child recipe enters the Landlock domain",
+    ),
+    a(
+        libc::SYS_seccomp,
+        "seccomp",
+        "the child recipe installs the filter that revokes this list",
+    ),
+];
 
 #[cfg(target_arch = "x86_64")]
 pub const ARCH_ONLY: &[Allowed] = &[

@@ -298,6 +298,9 @@ pub struct ZygoteConfig {
     pub scratch_dir: String,
     /// Files and directories jobs may read (the interpreter's stdlib, shared libraries).
     pub readable: Vec<String>,
+    /// The pid of the process that started the zygote: the zygote exits when it does, even
+    /// while a fork of the caller still holds the control socket open.
+    pub caller_pid: u64,
 }
 
 impl ZygoteConfig {
@@ -305,7 +308,8 @@ impl ZygoteConfig {
         let mut w = Writer::new(CONFIG, 0);
         w.strs(&self.disabled)
             .str(&self.scratch_dir)
-            .strs(&self.readable);
+            .strs(&self.readable)
+            .u64(self.caller_pid);
         w.finish()
     }
     pub fn decode(body: &[u8]) -> Result<Self> {
@@ -314,6 +318,7 @@ impl ZygoteConfig {
             disabled: r.strings()?,
             scratch_dir: r.string()?,
             readable: r.strings()?,
+            caller_pid: r.u64()?,
         })
     }
 }

@@ -55,6 +55,8 @@ pub struct Zygote {
     pub orphaned: bool,
     /// This zygote is pid 1 of its own PID namespace.
     pid_one: bool,
+    /// A pidfd of the caller (readable once it has exited), when the kernel has pidfds.
+    caller: Option<OwnedFd>,
 }
 
 fn send(ctrl: &mut UnixStream, msg: &[u8]) -> Result<()> {
@@ -84,6 +86,8 @@ impl Zygote {
             Some(m) if m.kind == wire::CONFIG => ZygoteConfig::decode(&m.body)?,
             _ => return Err(Error::Wire("expected the config message first")),
         };
+        // Opened before any namespace: the caller's pid means the caller only out here.
+        let caller = watch_caller(cfg.caller_pid)?;
         // SAFETY: plain getter.
         let root = unsafe { libc::geteuid() } == 0;
         // SAFETY: opening /dev/null before any namespace or pivot changes what it names.
@@ -185,9 +189,18 @@ impl Zygote {
             ));
             None
         } else {
-            match Filters::compile() {
+            // The zygote stage goes on here, once: after the namespaces, mounts and the
+            // Landlock ruleset (which it would deny), before the first job.
+            // SAFETY: the zygote is single-threaded and done with its start-up calls.
+            match Filters::compile().and_then(|f| unsafe { f.install_zygote_stage() }.map(|()| f)) {
                 Ok(f) => {
-                    report.push(("seccomp".into(), true, "allowlist + kill list".into()));
+                    report.push((
+                        "seccomp".into(),
+                        true,
+                        "kill list + allowlist in the zygote; each job revokes fork, wait, \
+                         kill and the recipe's calls"
+                            .into(),
+                    ));
                     Some(f)
                 }
                 Err(e) => {
@@ -221,6 +234,7 @@ impl Zygote {
             no_new_privs,
             orphaned: false,
             pid_one: entered.pid,
+            caller,
         })
     }
 
@@ -269,9 +283,43 @@ impl Zygote {
         Ok(())
     }
 
-    /// The next job; `None` when the parent closed the control socket.
+    /// Waits until the control socket has a message (`true`) or the caller has exited
+    /// (`false`). A fork of the caller may keep the socket open after the caller died; the
+    /// pidfd still tells.
+    fn wait_for_caller(&self) -> bool {
+        let Some(caller) = &self.caller else {
+            return true; // no pidfd: the socket's EOF is the only sign
+        };
+        let mut fds = [
+            libc::pollfd {
+                fd: self.ctrl.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: caller.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        loop {
+            // SAFETY: polling two valid pollfds we own.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            if n > 0 {
+                return fds[1].revents == 0;
+            }
+            if limits::errno() != libc::EINTR {
+                return true;
+            }
+        }
+    }
+
+    /// The next job; `None` when the parent closed the control socket or exited.
     pub fn next_job(&mut self) -> Result<Option<(u64, JobSpec)>> {
         loop {
+            if !self.wait_for_caller() {
+                return Ok(None);
+            }
             match wire::read_message(&mut self.ctrl).map_err(Error::Channel)? {
                 None => return Ok(None),
                 Some(m) if m.kind == wire::JOB => {
@@ -400,6 +448,24 @@ impl Zygote {
         res.channel = channel::authentic(&res.channel, &token);
         Ok(Forked::Parent(res))
     }
+}
+
+/// A pidfd of the caller, moved high; `None` where the kernel has no pidfds (before 5.3).
+fn watch_caller(pid: u64) -> Result<Option<OwnedFd>> {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return Ok(None);
+    };
+    // SAFETY: pidfd_open takes a pid and flags; the kernel returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return match limits::errno() {
+            libc::ESRCH => Err(Error::Wire("the caller exited before the zygote started")),
+            _ => Ok(None),
+        };
+    }
+    // SAFETY: the kernel just gave us this fd (it fits in an i32).
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    fds::move_high(&fd).map(Some)
 }
 
 /// Reads cancel requests for the running job from the control socket.
