@@ -2,7 +2,8 @@
 fixture: it plays replies, it is not a model).
 
 The teacher writes deduction problems ``def f(x): return x + K`` with a new K per request, so
-every problem is distinct; the student answers right for half of its samples. Replies can be
+every problem is distinct (or, with ``repeat``, K = 1 every time: one and the same problem for
+every seed); the student answers right for half of its samples. Replies can be
 delayed to keep chains in flight (for kill tests and the benchmark).
 """
 
@@ -12,6 +13,8 @@ import itertools
 import re
 from typing import Any
 
+from stepstones.distributed import WorkerSpec
+from stepstones.llm import Endpoint
 from stepstones.pipeline import Config, SamplingConfig
 from stepstones.records import Seed, content_hash
 from stepstones.testing import Reply, completion
@@ -34,9 +37,9 @@ class Play:
     """The handler: ``async with ScriptedLLMServer(Play()) as srv``. The student's requests
     are those asking for several samples (``n > 1``), so any model name serves both roles."""
 
-    def __init__(self, *, delay_s: float = 0.0) -> None:
+    def __init__(self, *, delay_s: float = 0.0, repeat: bool = False) -> None:
         self.delay_s = delay_s
-        self._k = itertools.count(1)
+        self._k = itertools.repeat(1) if repeat else itertools.count(1)
         self.teacher_calls = 0
         self.student_calls = 0
 
@@ -59,3 +62,15 @@ def seeds(n: int) -> list[Seed]:
         text = f"def g{i}(x):\n    return x * {i} + 1\n"
         out.append(Seed(id=content_hash(text), text=text, source="t.py", start_line=1, end_line=2))
     return out
+
+
+def worker_spec(url: str) -> WorkerSpec:
+    """What the actors of these tests get: the scripted server at ``url`` as teacher and
+    student, CONFIG, deduction only, one sandbox zygote each."""
+    return WorkerSpec(
+        teacher=Endpoint(base_url=url, model="teacher"),
+        student=Endpoint(base_url=url, model="student"),
+        config=CONFIG,
+        envs=("deduction",),
+        sandbox_workers=1,
+    )

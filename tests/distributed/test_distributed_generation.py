@@ -16,10 +16,9 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import pytest
-from _distributed_play import CONFIG, Play, seeds
+from _distributed_play import CONFIG, Play, seeds, worker_spec
 
-from stepstones.distributed import RayRunner, WorkerSpec, add_ray_arguments, run_on_ray, shard_of
-from stepstones.llm import Endpoint
+from stepstones.distributed import RayRunner, add_ray_arguments, run_on_ray, shard_of
 from stepstones.pipeline import Job, Manifest, RunStore, chain_id, read_chains
 from stepstones.pipeline import _cli as generate_cli
 from stepstones.pipeline._store import CHAINS_FILE
@@ -27,16 +26,6 @@ from stepstones.records import Chain
 from stepstones.testing import ScriptedLLMServer
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def worker_spec(url: str) -> WorkerSpec:
-    return WorkerSpec(
-        teacher=Endpoint(base_url=url, model="teacher"),
-        student=Endpoint(base_url=url, model="student"),
-        config=CONFIG,
-        envs=("deduction",),
-        sandbox_workers=1,
-    )
 
 
 def jobs(n: int) -> list[Job]:

@@ -237,3 +237,43 @@ async def test_mutate_prompt_aims_at_the_configured_target_band(sandbox: Sandbox
         await run_chain(ctx, SEED, "adaptive")
     assert "between 0.3 and 0.6" in play.teacher_prompts[1]
     assert "0.35" not in play.teacher_prompts[1]
+
+
+class ScriptedClaims:
+    """ProblemClaims answering from a script, standing in for a Ray run's ledger."""
+
+    def __init__(self, answers: list[bool]) -> None:
+        self.answers = answers
+        self.claimed: list[str] = []
+        self.released: list[str] = []
+
+    async def claim(self, problem_id: str) -> bool:
+        self.claimed.append(problem_id)
+        return self.answers.pop(0)
+
+    async def release(self, problem_id: str) -> None:
+        self.released.append(problem_id)
+
+
+@pytest.mark.anyio
+async def test_a_refused_claim_is_a_duplicate_and_an_unmeasured_problem_is_released(
+    sandbox: Sandbox,
+) -> None:
+    play = Play(teacher=["ok", "ok", "same", "same"], student=[Reply(status=500)] * 2)
+    claims = ScriptedClaims([False, True, True])
+    async with context(play, sandbox, CONFIG.replace(max_turns=4)) as ctx:
+        ctx.claims = claims
+        chain = await run_chain(ctx, SEED, "single_turn")
+    check_records(chain)
+    # Refused run-wide; granted, then released when the student failed; granted and measured;
+    # then repeated within this process: a duplicate without asking again.
+    assert [t.rejection.kind if t.rejection else "ok" for t in chain.turns] == [
+        "duplicate",
+        "llm",
+        "ok",
+        "duplicate",
+    ]
+    first, second = claims.claimed[:2]
+    assert first != second and claims.claimed == [first, second, second]
+    assert claims.released == [second]
+    assert ctx.seen_problems == {first, second}

@@ -4,8 +4,10 @@ reward-server replicas. Needs the optional extra: ``pip install 'stepstones[ray]
 Generation: :class:`RayRunner` shards jobs by chain id over Ray actors, each with its own
 event loop, sandbox and LLM clients (:class:`GenerationWorker`); only the driver writes the
 :class:`~stepstones.pipeline.RunStore`, so a run keeps the single-machine resume guarantees and
-an actor that dies has its unfinished chains grown again by a fresh one. ``stepstones generate
---ray ADDRESS`` drives it (:func:`add_ray_arguments`, :func:`run_on_ray`).
+an actor that dies has its unfinished chains grown again by a fresh one. A problem is accepted
+only once in the whole run, whichever actor proposes it (the driver's problem ledger), as on one
+machine. ``stepstones generate --ray ADDRESS`` drives it (:func:`add_ray_arguments`,
+:func:`run_on_ray`).
 
 Rewards: :class:`RewardReplicas` starts one reward server per node (:class:`RewardReplica`)
 and gives the comma-separated URL list that OpenRLHF's ``--reward.remote_url`` takes

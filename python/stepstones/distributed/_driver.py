@@ -4,6 +4,8 @@ Only the driver writes the store. Each job goes to the actor of its shard (``sha
 chain id); each actor grows up to ``chains_in_flight`` chains at once on its own event loop
 with its own sandbox and LLM clients, and returns finished chains, which the driver appends
 exactly once through :class:`~stepstones.pipeline.RunStore` (it skips ids already stored).
+The driver's :class:`~stepstones.distributed._ledger.ProblemLedger` is the run's one record of
+the problems taken, so no two actors accept the same problem (as on one machine).
 When an actor dies (node lost, OOM, ``ray.kill``), its shard gets a fresh actor and the
 chains that were in flight there are asked again: nothing unfinished is lost, nothing is
 stored twice. Progress and statistics are fed on the driver from the chains that arrive.
@@ -20,6 +22,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream
 from anyio.streams.memory import MemoryObjectSendStream
 
+from stepstones.distributed._ledger import ProblemLedger, ask_ledger
 from stepstones.distributed._ray import require_ray
 from stepstones.distributed._shard import shard_of
 from stepstones.distributed._worker import GenerationWorker, WorkerSpec, decode_chain, encode_job
@@ -81,6 +84,7 @@ class RayRunner:
         self._on_turn = on_turn
         self._on_error = on_error
         self._handles: list[Any] = []
+        self._ledger: Any = None
         self._all_handles: list[Any] = []
         self._locks: list[anyio.Lock] = []
         self.restarts = [0] * actors
@@ -120,6 +124,7 @@ class RayRunner:
         self._changed = anyio.Event()
         self._locks = [anyio.Lock() for _ in range(self._shards)]
         try:
+            self._ledger = self._start_ledger()
             self._handles = [self._spawn() for _ in range(self._shards)]
             await self._wait_ready(self._handles)
             self.ready_at = time.monotonic()
@@ -140,6 +145,21 @@ class RayRunner:
 
     # -- actors ----------------------------------------------------------------------------
 
+    def _start_ledger(self) -> Any:
+        """The run's problem ledger, on this (the driver's) node so that it is lost only with
+        the driver; it reserves no CPU, so it always fits."""
+        ray = require_ray()
+        here = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(
+            node_id=ray.get_runtime_context().get_node_id(), soft=True
+        )
+        handle = (
+            ray.remote(ProblemLedger)
+            .options(num_cpus=0, max_restarts=0, scheduling_strategy=here)
+            .remote(self._spec.seen_problems)
+        )
+        self._all_handles.append(handle)
+        return handle
+
     def _spawn(self) -> Any:
         ray = require_ray()
         actor_class = ray.remote(GenerationWorker)
@@ -148,7 +168,7 @@ class RayRunner:
             max_restarts=0,  # the driver replaces dead actors itself, re-asking their chains
             max_concurrency=self._per_actor + 2,  # + ready/close calls
             scheduling_strategy="SPREAD",
-        ).remote(self._spec)
+        ).remote(self._spec, self._ledger)
         self._all_handles.append(handle)
         return handle
 
@@ -272,11 +292,14 @@ class RayRunner:
                 break
             except ray.exceptions.RayTaskError as exc:
                 cause = exc.cause
+                if isinstance(cause, ClusterError):  # the ledger is gone: stop, resumable
+                    raise cause from exc
                 if not isinstance(cause, StepstonesError):
                     raise ClusterError(
                         f"chain for seed {job.seed.id} ({job.env}, {job.mode}) crashed in its "
                         f"actor: {cause!r}"
                     ) from exc
+                await self._release(job)  # not stored: a resumed run grows it again
                 self.result.failed += 1
                 log.error(
                     "chain for seed %s (%s, %s) failed: %s", job.seed.id, job.env, job.mode, cause
@@ -285,6 +308,7 @@ class RayRunner:
                     self._on_error(job, cause)
                 return
             except ray.exceptions.RayActorError:
+                await self._release(job)  # the chain is asked again, or dropped when stopping
                 if self._stopping:
                     return
                 await self._replace(shard, handle)
@@ -297,6 +321,11 @@ class RayRunner:
                 self._on_turn(turn)
         if self._on_chain is not None:
             self._on_chain(chain)
+
+    async def _release(self, job: Job) -> None:
+        """Give back the problems a chain claimed: its result will never be stored."""
+        cid = chain_id(job.seed, job.env, job.mode, self._spec.config)
+        await ask_ledger(self._ledger.release_chain, cid)
 
 
 def _kill(handle: Any) -> None:

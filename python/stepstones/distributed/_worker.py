@@ -7,15 +7,18 @@ record bytes (``records.encode_json``): the actor never writes the store, only t
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import AsyncExitStack
+from typing import Any
 
 import anyio
 import msgspec
 
 from stepstones import envs
+from stepstones.distributed._ledger import ChainClaims
 from stepstones.errors import ConfigError, SandboxClosedError
 from stepstones.llm import Endpoint, LLMClient
-from stepstones.pipeline import Config, Job, TurnContext, run_chain
+from stepstones.pipeline import Config, Job, TurnContext, chain_id, run_chain
 from stepstones.records import Chain, Env, Mode, Seed, decode_json, encode_json
 from stepstones.sandbox import Limits, Sandbox
 
@@ -72,10 +75,16 @@ def decode_job(data: bytes) -> Job:
 
 class GenerationWorker:
     """Grows chains on request; one instance per Ray actor (``max_concurrency`` > 1 lets many
-    chains share the actor's event loop, its LLM clients' limiters and its sandbox)."""
+    chains share the actor's event loop, its LLM clients' limiters and its sandbox).
 
-    def __init__(self, spec: WorkerSpec) -> None:
+    ledger: the Ray handle of the run's :class:`~stepstones.distributed._ledger.ProblemLedger`,
+        asked before a problem new to this actor is accepted, so no two actors accept the same
+        one. None (one worker without Ray): this worker's own set decides alone.
+    """
+
+    def __init__(self, spec: WorkerSpec, ledger: Any = None) -> None:
         self._spec = spec
+        self._ledger = ledger
         self._sandbox: Sandbox | None = None
         self._stack: AsyncExitStack | None = None
         self._contexts: dict[Env, TurnContext] | None = None
@@ -100,6 +109,9 @@ class GenerationWorker:
         ctx = contexts.get(the_job.env)
         if ctx is None:
             raise ConfigError(f"this actor has no context for environment {the_job.env!r}")
+        if self._ledger is not None:
+            cid = chain_id(the_job.seed, the_job.env, the_job.mode, self._spec.config)
+            ctx = dataclasses.replace(ctx, claims=ChainClaims(self._ledger, cid))
         chain = await run_chain(ctx, the_job.seed, the_job.mode)
         return encode_json(chain)
 

@@ -27,7 +27,7 @@ from stepstones.pipeline._store import (
     read_rejections,
 )
 from stepstones.pipeline._summary import build_summary, feedback
-from stepstones.pipeline._turn import TurnContext, run_turn
+from stepstones.pipeline._turn import ProblemClaims, TurnContext, run_turn
 
 __all__ = [
     "LOCAL_CONFIG",
@@ -37,6 +37,7 @@ __all__ = [
     "Job",
     "Manifest",
     "ModeStats",
+    "ProblemClaims",
     "RejectionEntry",
     "RunResult",
     "RunStats",

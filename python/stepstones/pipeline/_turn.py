@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
 import msgspec
@@ -30,7 +31,21 @@ from stepstones.records import (
 )
 from stepstones.sandbox import Sandbox
 
-__all__ = ["TurnContext", "run_turn", "usage_sum"]
+__all__ = ["ProblemClaims", "TurnContext", "run_turn", "usage_sum"]
+
+
+class ProblemClaims(Protocol):
+    """A run-wide authority on which problems are taken, for runs that span processes.
+
+    claim: True if the problem id was free and is now taken by the asking chain; False if
+        another chain (or an earlier run) already holds it, which makes it a duplicate.
+    release: give back a problem this chain claimed but could not measure, so the teacher
+        may propose it again.
+    """
+
+    async def claim(self, problem_id: str) -> bool: ...
+
+    async def release(self, problem_id: str) -> None: ...
 
 
 @dataclass(eq=False)
@@ -38,9 +53,12 @@ class TurnContext:
     """What every turn of a run shares: the parts, the settings and the run-wide state.
 
     ``seen_problems`` holds the ids (normalized code + inputs) of every problem accepted in the
-    run, so a repeated problem is rejected as a duplicate. ``sandbox_slots`` bounds sandbox
-    work in flight (validation and grading) so that many chains do not pile up threads.
-    ``on_turn`` is told about every finished turn (progress displays).
+    run, so a repeated problem is rejected as a duplicate. When the run spans processes (Ray
+    actors), each has its own ``seen_problems`` and ``claims`` is asked as well, after the
+    local set: a problem is accepted only if the run-wide authority grants it. ``None`` (one
+    process): ``seen_problems`` alone decides. ``sandbox_slots`` bounds sandbox work in flight
+    (validation and grading) so that many chains do not pile up threads. ``on_turn`` is told
+    about every finished turn (progress displays).
     """
 
     env: BaseEnvironment | Environment
@@ -50,6 +68,7 @@ class TurnContext:
     config: Config
     sandbox_slots: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(4))
     seen_problems: set[str] = field(default_factory=set)
+    claims: ProblemClaims | None = None
     on_turn: Callable[[Turn], None] | None = None
 
 
@@ -127,14 +146,22 @@ async def _validate(
     if isinstance(checked, Rejection):
         return checked
     if checked.id in ctx.seen_problems:
-        return Rejection(
-            kind="duplicate",
-            reason="this problem (same code and inputs) was already generated; write a "
-            "different one",
-            draft=draft,
-        )
+        return _duplicate(draft)
+    # Taken locally before asking the run-wide authority, so that a chain of this process
+    # proposing the same problem meanwhile is a duplicate without a second claim. A refused
+    # claim stays in the set: the problem is taken elsewhere in the run.
     ctx.seen_problems.add(checked.id)
+    if ctx.claims is not None and not await ctx.claims.claim(checked.id):
+        return _duplicate(draft)
     return checked
+
+
+def _duplicate(draft: Draft) -> Rejection:
+    return Rejection(
+        kind="duplicate",
+        reason="this problem (same code and inputs) was already generated; write a different one",
+        draft=draft,
+    )
 
 
 async def _measure(ctx: TurnContext, turn: Turn, problem: Problem) -> Turn:
@@ -151,6 +178,8 @@ async def _measure(ctx: TurnContext, turn: Turn, problem: Problem) -> Turn:
         # The problem is valid but unmeasured: the chain cannot build on it, and the teacher
         # may propose it again next turn without it counting as a duplicate.
         ctx.seen_problems.discard(problem.id)
+        if ctx.claims is not None:
+            await ctx.claims.release(problem.id)
         if isinstance(reply, str):
             return _llm_failure(turn, f"student request failed: {reply}")
         return _llm_failure(
