@@ -16,10 +16,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterable, Callable, Iterable
+from functools import partial
 from typing import Any
 
 import anyio
-from anyio.abc import ObjectReceiveStream
 from anyio.streams.memory import MemoryObjectSendStream
 
 from stepstones.distributed._ledger import ProblemLedger, ask_ledger
@@ -28,6 +28,7 @@ from stepstones.distributed._shard import shard_of
 from stepstones.distributed._worker import GenerationWorker, WorkerSpec, decode_chain, encode_job
 from stepstones.errors import ClusterError, ConfigError, StepstonesError
 from stepstones.pipeline import Job, RunResult, RunStore, chain_id
+from stepstones.pipeline._feed import JobFeed
 from stepstones.records import Chain, Turn
 
 __all__ = ["RayRunner"]
@@ -35,7 +36,7 @@ __all__ = ["RayRunner"]
 log = logging.getLogger("stepstones.distributed")
 
 
-class RayRunner:
+class RayRunner(JobFeed):
     """Grows chains for many jobs over ``actors`` Ray actors into an optional store.
 
     spec: what every actor needs (endpoints, config, environments, sandbox settings).
@@ -74,8 +75,8 @@ class RayRunner:
             raise ConfigError(f"cpus_per_actor must be >= 0, got {cpus_per_actor}")
         if max_restarts < 0:
             raise ConfigError(f"max_restarts must be >= 0, got {max_restarts}")
+        super().__init__(store)
         self._spec = spec
-        self._store = store
         self._shards = actors
         self._per_actor = chains_in_flight
         self._cpus = cpus_per_actor
@@ -90,38 +91,17 @@ class RayRunner:
         self.restarts = [0] * actors
         self.capabilities: list[str] = []
         self.ready_at: float | None = None  # time.monotonic() once every actor was ready
-        self._stopping = False
-        self._changed: anyio.Event | None = None
-        self._in_flight = 0
-        self._handed: set[str] = set()
-        self.result = RunResult()
 
     @property
     def actors(self) -> list[Any]:
         """The live actor handle of each shard (a test may ``ray.kill`` one)."""
         return list(self._handles)
 
-    @property
-    def in_flight(self) -> int:
-        return self._in_flight
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
-
-    def stop(self) -> None:
-        """Start no new chain; those in flight finish and are stored."""
-        self._stopping = True
-        self.result.stopped = True
-        if self._changed is not None:
-            self._changed.set()
-
     async def run(self, jobs: Iterable[Job] | AsyncIterable[Job], *, chains: int) -> RunResult:
         """Grow chains for ``jobs`` until ``chains`` are stored in total (counting those the
         store already held), the jobs run out, or :meth:`stop` is called."""
         if chains < 1:
             raise ConfigError(f"chains must be >= 1, got {chains}")
-        self._changed = anyio.Event()
         self._locks = [anyio.Lock() for _ in range(self._shards)]
         try:
             self._ledger = self._start_ledger()
@@ -135,7 +115,7 @@ class RayRunner:
             async with anyio.create_task_group() as tg:
                 for shard, (_, receive) in enumerate(streams):
                     for _ in range(self._per_actor):
-                        tg.start_soon(self._work, shard, receive.clone())
+                        tg.start_soon(self._work, receive.clone(), partial(self._grow, shard))
                     receive.close()
                 await self._produce(jobs, [send for send, _ in streams], chains)
             await self._close_actors()
@@ -230,57 +210,22 @@ class RayRunner:
         sends: list[MemoryObjectSendStream[Job]],
         target: int,
     ) -> None:
+        async def hand(job: Job, cid: str) -> None:
+            await sends[shard_of(cid, self._shards)].send(job)
+
         try:
-            async for job in _aiter(jobs):
-                if self._stopping or self._done() >= target:
-                    break
-                if job.env not in self._spec.envs:
-                    raise ConfigError(
-                        f"job for environment {job.env!r}, but the actors only have "
-                        f"{', '.join(self._spec.envs)}"
-                    )
-                cid = chain_id(job.seed, job.env, job.mode, self._spec.config)
-                if self._store is not None and cid in self._store:
-                    self.result.skipped += 1
-                    continue
-                if cid in self._handed:  # the same job twice in the input
-                    continue
-                # Backpressure: hand out only as many jobs as could still be needed.
-                while self._done() + self._in_flight >= target:
-                    if self._production_ends() or self._done() >= target:
-                        return
-                    await self._wait_change()
-                if self._production_ends():
-                    break
-                self._in_flight += 1
-                self._handed.add(cid)
-                await sends[shard_of(cid, self._shards)].send(job)
+            await self._feed(jobs, target, self._chain_id, hand)
         finally:
             for send in sends:
                 send.close()
 
-    def _production_ends(self) -> bool:
-        # A method, not the attribute: stop() may flip it while the producer waits.
-        return self._stopping
-
-    def _done(self) -> int:
-        return len(self._store) if self._store is not None else self.result.stored
-
-    async def _wait_change(self) -> None:
-        assert self._changed is not None
-        await self._changed.wait()
-        self._changed = anyio.Event()
-
-    async def _work(self, shard: int, receive: ObjectReceiveStream[Job]) -> None:
-        async with receive:
-            async for job in receive:
-                try:
-                    if not self._stopping:
-                        await self._grow(shard, job)
-                finally:
-                    self._in_flight -= 1
-                    assert self._changed is not None
-                    self._changed.set()
+    def _chain_id(self, job: Job) -> str:
+        if job.env not in self._spec.envs:
+            raise ConfigError(
+                f"job for environment {job.env!r}, but the actors only have "
+                f"{', '.join(self._spec.envs)}"
+            )
+        return chain_id(job.seed, job.env, job.mode, self._spec.config)
 
     async def _grow(self, shard: int, job: Job) -> None:
         ray = require_ray()
@@ -313,9 +258,8 @@ class RayRunner:
                     return
                 await self._replace(shard, handle)
         chain = decode_chain(data)
-        if self._store is not None and not await self._store.append(chain):
+        if not await self._keep(chain):
             return
-        self.result.stored += 1
         if self._on_turn is not None:
             for turn in chain.turns:
                 self._on_turn(turn)
@@ -334,13 +278,3 @@ def _kill(handle: Any) -> None:
         ray.kill(handle, no_restart=True)
     except (ValueError, ray.exceptions.RayError) as exc:  # already dead or never started
         log.debug("killing a generation actor: %s", exc)
-
-
-async def _aiter(jobs: Iterable[Job] | AsyncIterable[Job]) -> AsyncIterable[Job]:
-    if isinstance(jobs, AsyncIterable):
-        async for job in jobs:
-            yield job
-    else:
-        for job in jobs:
-            yield job
-            await anyio.lowlevel.checkpoint()

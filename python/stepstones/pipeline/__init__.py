@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from stepstones.pipeline._chain import MODES, chain_id, run_chain
 from stepstones.pipeline._config import Config, SamplingConfig, load_config
+from stepstones.pipeline._feed import Job, RunResult
 from stepstones.pipeline._generate import (
     LOCAL_CONFIG,
     Backends,
@@ -17,7 +18,7 @@ from stepstones.pipeline._generate import (
     open_backends,
 )
 from stepstones.pipeline._progression import is_complete, missing_bands, next_instruction
-from stepstones.pipeline._runner import Job, Runner, RunResult
+from stepstones.pipeline._runner import Runner
 from stepstones.pipeline._stats import ModeStats, RunStats, compute_stats, histogram
 from stepstones.pipeline._store import (
     Manifest,

@@ -24,9 +24,10 @@ from stepstones.errors import ConfigError
 from stepstones.llm import Endpoint
 from stepstones.pipeline._chain import MODES
 from stepstones.pipeline._config import CONFIG_ENV, Config, load_config
+from stepstones.pipeline._feed import Job, RunResult
 from stepstones.pipeline._generate import LOCAL_CONFIG, open_backends
 from stepstones.pipeline._progress import Progress
-from stepstones.pipeline._runner import Job, Runner, RunResult
+from stepstones.pipeline._runner import Runner
 from stepstones.pipeline._signals import stop_on_signals
 from stepstones.pipeline._store import Manifest, RunStore, read_chains
 from stepstones.pipeline._turn import TurnContext

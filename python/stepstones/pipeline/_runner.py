@@ -1,61 +1,35 @@
 """Many chains at once: bounded, back-pressured, resumable and cleanly stoppable.
 
-One producer walks the jobs (seed, environment, mode), skips those whose chain is already
-stored, and hands the rest to a fixed set of workers over a bounded memory stream, so it never
-runs ahead of them. Requests in flight per endpoint are bounded by each client's capacity
-limiter, sandbox work by one shared limiter (``TurnContext.sandbox_slots``), chains in flight
-by the number of workers. :meth:`Runner.stop` finishes the chains in flight and starts no new
-one; cancelling the surrounding scope abandons them (nothing half-written reaches the store).
+One producer (:class:`~stepstones.pipeline._feed.JobFeed`, shared with the Ray runner) walks
+the jobs (seed, environment, mode), skips those whose chain is already stored, and hands the
+rest to a fixed set of workers over a bounded memory stream, so it never runs ahead of them.
+Requests in flight per endpoint are bounded by each client's capacity limiter, sandbox work by
+one shared limiter (``TurnContext.sandbox_slots``), chains in flight by the number of workers.
+:meth:`Runner.stop` finishes the chains in flight and starts no new one; cancelling the
+surrounding scope abandons them (nothing half-written reaches the store).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterable, Callable, Iterable
-from dataclasses import dataclass
 
 import anyio
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.abc import ObjectSendStream
 
 from stepstones.errors import ConfigError, StepstonesError
 from stepstones.pipeline._chain import chain_id, run_chain
+from stepstones.pipeline._feed import Job, JobFeed, RunResult
 from stepstones.pipeline._store import RunStore
 from stepstones.pipeline._turn import TurnContext
-from stepstones.records import Chain, Env, Mode, Seed
+from stepstones.records import Chain, Env
 
-__all__ = ["Job", "RunResult", "Runner"]
+__all__ = ["Runner"]
 
 log = logging.getLogger("stepstones.pipeline")
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One chain to grow."""
-
-    seed: Seed
-    env: Env
-    mode: Mode
-
-
-@dataclass(slots=True)
-class RunResult:
-    """What a run did: chains stored now, chains found already stored, chains that failed."""
-
-    stored: int = 0
-    skipped: int = 0
-    failed: int = 0
-    stopped: bool = False  # stop() was called before the target was reached
-
-    @property
-    def exit_status(self) -> int:
-        """The CLI's exit status: 130 when stopped by a signal, 1 when chains failed and none
-        was stored, else 0."""
-        if self.stopped:
-            return 130
-        return 1 if self.failed and not self.stored else 0
-
-
-class Runner:
+class Runner(JobFeed):
     """Grows chains for many jobs with bounded concurrency into an optional store.
 
     contexts: one TurnContext per environment used (they should share the sandbox limiter and
@@ -76,32 +50,11 @@ class Runner:
     ) -> None:
         if chains_in_flight < 1:
             raise ConfigError(f"chains_in_flight must be >= 1, got {chains_in_flight}")
+        super().__init__(store)
         self._contexts = contexts
-        self._store = store
         self._workers = chains_in_flight
         self._on_chain = on_chain
         self._on_error = on_error
-        self._stopping = False
-        self._changed = anyio.Event()
-        self._in_flight = 0
-        self._handed: set[str] = set()
-        self.result = RunResult()
-
-    @property
-    def in_flight(self) -> int:
-        """Chains being grown right now."""
-        return self._in_flight
-
-    @property
-    def stopping(self) -> bool:
-        """True once :meth:`stop` was called."""
-        return self._stopping
-
-    def stop(self) -> None:
-        """Start no new chain; those in flight finish and are stored."""
-        self._stopping = True
-        self.result.stopped = True
-        self._changed.set()
 
     async def run(self, jobs: Iterable[Job] | AsyncIterable[Job], *, chains: int) -> RunResult:
         """Grow chains for ``jobs`` until ``chains`` are stored in total (counting those the
@@ -109,7 +62,7 @@ class Runner:
         send, receive = anyio.create_memory_object_stream[Job](max_buffer_size=0)
         async with anyio.create_task_group() as tg:
             for _ in range(self._workers):
-                tg.start_soon(self._work, receive.clone())
+                tg.start_soon(self._work, receive.clone(), self._grow)
             receive.close()
             await self._produce(jobs, send, chains)
         return self.result
@@ -117,50 +70,17 @@ class Runner:
     async def _produce(
         self, jobs: Iterable[Job] | AsyncIterable[Job], send: ObjectSendStream[Job], target: int
     ) -> None:
+        async def hand(job: Job, _cid: str) -> None:
+            await send.send(job)
+
         async with send:
-            async for job in _aiter(jobs):
-                if self.stopping or self._done() >= target:
-                    break
-                ctx = self._contexts.get(job.env)
-                if ctx is None:
-                    raise ConfigError(f"no context for environment {job.env!r}")
-                cid = chain_id(job.seed, job.env, job.mode, ctx.config)
-                if self._store is not None and cid in self._store:
-                    self.result.skipped += 1
-                    continue
-                if cid in self._handed:  # the same job twice in the input
-                    continue
-                # Backpressure: hand out only as many jobs as could still be needed.
-                while self._done() + self._in_flight >= target:
-                    if self._wait_ends_production() or self._done() >= target:
-                        return
-                    await self._wait_change()
-                if self._wait_ends_production():
-                    break
-                self._in_flight += 1
-                self._handed.add(cid)
-                await send.send(job)
+            await self._feed(jobs, target, self._chain_id, hand)
 
-    def _wait_ends_production(self) -> bool:
-        # A method, not the attribute: stop() may flip it while the producer waits.
-        return self._stopping
-
-    def _done(self) -> int:
-        return len(self._store) if self._store is not None else self.result.stored
-
-    async def _wait_change(self) -> None:
-        await self._changed.wait()
-        self._changed = anyio.Event()
-
-    async def _work(self, receive: ObjectReceiveStream[Job]) -> None:
-        async with receive:
-            async for job in receive:
-                try:
-                    if not self._stopping:
-                        await self._grow(job)
-                finally:
-                    self._in_flight -= 1
-                    self._changed.set()
+    def _chain_id(self, job: Job) -> str:
+        ctx = self._contexts.get(job.env)
+        if ctx is None:
+            raise ConfigError(f"no context for environment {job.env!r}")
+        return chain_id(job.seed, job.env, job.mode, ctx.config)
 
     async def _grow(self, job: Job) -> None:
         ctx = self._contexts[job.env]
@@ -172,18 +92,5 @@ class Runner:
             if self._on_error is not None:
                 self._on_error(job, exc)
             return
-        if self._store is not None and not await self._store.append(chain):
-            return
-        self.result.stored += 1
-        if self._on_chain is not None:
+        if await self._keep(chain) and self._on_chain is not None:
             self._on_chain(chain)
-
-
-async def _aiter(jobs: Iterable[Job] | AsyncIterable[Job]) -> AsyncIterable[Job]:
-    if isinstance(jobs, AsyncIterable):
-        async for job in jobs:
-            yield job
-    else:
-        for job in jobs:
-            yield job
-            await anyio.lowlevel.checkpoint()

@@ -7,8 +7,8 @@ from typing import Protocol
 
 import anyio
 
+from stepstones.pipeline._feed import RunResult
 from stepstones.pipeline._progress import Progress
-from stepstones.pipeline._runner import RunResult
 
 __all__ = ["stop_on_signals"]
 
