@@ -157,6 +157,59 @@ async def test_cancelling_an_async_run_kills_the_child() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_cancelled_job_that_waits_in_the_queue_never_runs() -> None:
+    with Sandbox(workers=1) as sb:
+        order: list[str] = []
+
+        async def first() -> None:
+            order.append((await sb.run(Script(source="import time\ntime.sleep(0.5)"))).status)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first)
+            await anyio.sleep(0.1)  # the sleeper holds the only zygote
+            with anyio.move_on_after(0.1):  # queued behind it, then cancelled
+                await sb.run(Script(source="import time\ntime.sleep(30)"))
+            start = time.monotonic()
+            out = await sb.run(Script(source="print('third')"))
+        # The third job ran right after the first: the cancelled one was dropped unrun.
+        assert (out.stdout, order) == ("third\n", ["ok"])
+        assert time.monotonic() - start < 5
+
+
+@pytest.mark.anyio
+async def test_closing_the_sandbox_answers_every_waiting_job() -> None:
+    sb = Sandbox(workers=1)
+    outcomes: list[str] = []
+
+    async def one() -> None:
+        outcomes.append((await sb.run(Script(source="import time\ntime.sleep(30)"))).status)
+
+    start = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):  # one running, two queued
+            tg.start_soon(one)
+        await anyio.sleep(0.3)
+        await anyio.to_thread.run_sync(sb.close)
+    assert outcomes == ["sandbox_failure"] * 3
+    assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+@pytest.mark.anyio
+async def test_many_concurrent_runs_all_come_back_under_both_backends() -> None:
+    with Sandbox(workers=2) as sb:
+        got: dict[int, str] = {}
+
+        async def one(i: int) -> None:
+            got[i] = (await sb.run(Script(source=f"print({i})"))).stdout
+
+        async with anyio.create_task_group() as tg:
+            for i in range(60):
+                tg.start_soon(one, i)
+    assert got == {i: f"{i}\n" for i in range(60)}
+
+
+@pytest.mark.anyio
 async def test_determinism_check_flags_hash_seed_dependent_output(sandbox: Sandbox) -> None:
     same, a, b = await sandbox.check_determinism(Script(source="print(list(set('abcdefgh')))"))
     assert not same and a.stdout != b.stdout

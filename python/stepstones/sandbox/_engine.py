@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import itertools
 import os
 import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -92,8 +94,6 @@ class Sandbox:
         self._closed = False
         self._lock = threading.Lock()
         self._job_ids = itertools.count(1)
-        self._free_slots = list(range(workers))
-        self._limiter = anyio.CapacityLimiter(workers)
         self._scratch_root = Path(tempfile.mkdtemp(prefix="stepstones-sandbox-"))
         pool_class = _load_pool_class()
         disabled = list(LAYERS) if isolation == "none" else sorted(set(disable_layers))
@@ -114,6 +114,7 @@ class Sandbox:
         except BaseException:
             shutil.rmtree(self._scratch_root, ignore_errors=True)
             raise
+        self._collector = _Collector(self._pool)
         self.capabilities = _capabilities(self._pool.capabilities(), isolation)
         if self.capabilities.missing and not allow_weaker and isolation == "full":
             self.close()
@@ -135,6 +136,7 @@ class Sandbox:
                 return
             self._closed = True
         self._pool.close()
+        self._collector.join()
         shutil.rmtree(self._scratch_root, ignore_errors=True)
 
     def __enter__(self) -> Self:
@@ -182,22 +184,25 @@ class Sandbox:
         return [build_outcome(job, raw, self.limits) for job, raw in zip(jobs, raws, strict=True)]
 
     async def run(self, job: Job) -> Outcome:
-        """Run one job on a free zygote. Cancelling the awaiting task kills the job's process."""
+        """Run one job on the next free zygote. Cancelling the awaiting task kills the job's
+        process (or drops it, if it has not started).
+
+        Jobs wait in the engine's queue, not in the event loop: a zygote starts its next job the
+        moment its last one ends, however busy the caller's event loop is.
+        """
         self._check_open()
         encoded = job_tuple(job, self.limits)
-        async with self._limiter:
-            slot = self._free_slots.pop()
-            job_id = next(self._job_ids)
-            try:
-                raw = await anyio.to_thread.run_sync(
-                    self._pool.run_one, slot, job_id, encoded, abandon_on_cancel=True
-                )
-            except anyio.get_cancelled_exc_class():
-                self._pool.cancel(slot, job_id)
-                raise
-            finally:
-                self._free_slots.append(slot)
-        return build_outcome(job, raw, self.limits)
+        job_id = next(self._job_ids)
+        waiter = _Waiter(_poster())
+        self._collector.expect(job_id, waiter)
+        try:
+            self._pool.submit(job_id, encoded)
+            await waiter.event.wait()
+        except BaseException:  # cancelled, or the job could not be queued
+            self._collector.forget(job_id)
+            self._pool.cancel_job(job_id)
+            raise
+        return build_outcome(job, waiter.raw, self.limits)
 
     async def run_many(self, jobs: Sequence[Job]) -> list[Outcome]:
         """Async :meth:`run_batch`: runs in a worker thread, the event loop stays free."""
@@ -215,6 +220,82 @@ class Sandbox:
         raws: list[Any] = await anyio.to_thread.run_sync(self._pool.run_twins, encoded)
         first, second = (build_outcome(job, raw, self.limits) for raw in raws)
         return _same_result(first, second), first, second
+
+
+def _poster() -> Callable[[Callable[[], object]], object]:
+    """The running event loop's thread-safe, non-blocking "call this soon"."""
+    try:
+        return asyncio.get_running_loop().call_soon_threadsafe
+    except RuntimeError:
+        pass
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        post: Callable[[Callable[[], object]], object] = (
+            trio.lowlevel.current_trio_token().run_sync_soon
+        )
+        return post
+    raise SandboxError("Sandbox.run needs a running asyncio or trio event loop")
+
+
+class _Waiter:
+    """One awaited job: the event its task waits on, and how to set it from another thread."""
+
+    __slots__ = ("event", "post", "raw")
+
+    def __init__(self, post: Callable[[Callable[[], object]], object]) -> None:
+        self.event = anyio.Event()
+        self.post = post
+        self.raw: Any = None
+
+    def deliver(self, raw: Any) -> None:
+        self.raw = raw
+        with contextlib.suppress(RuntimeError):  # the caller's event loop has closed
+            self.post(self.event.set)
+
+
+class _Collector:
+    """Hands finished jobs back to their awaiting tasks.
+
+    One thread per :class:`Sandbox`, started on first use, takes results from the engine in
+    batches (waiting without the GIL) and wakes each task on its own event loop. It never
+    blocks a zygote: if it is slow to get the GIL, results just pile up for the next batch.
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._lock = threading.Lock()
+        self._waiters: dict[int, _Waiter] = {}
+        self._thread: threading.Thread | None = None
+
+    def expect(self, job_id: int, waiter: _Waiter) -> None:
+        with self._lock:
+            self._waiters[job_id] = waiter
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="stepstones-sandbox-collector", daemon=True
+                )
+                self._thread.start()
+
+    def forget(self, job_id: int) -> None:
+        with self._lock:
+            self._waiters.pop(job_id, None)
+
+    def _loop(self) -> None:
+        while True:
+            done = self._pool.collect(1.0)
+            if done is None:  # the pool is closed and every result handed out
+                return
+            for job_id, raw in done:
+                with self._lock:
+                    waiter = self._waiters.pop(job_id, None)
+                if waiter is not None:
+                    waiter.deliver(raw)
+
+    def join(self) -> None:
+        """After the pool closed: wait for the last results to be handed out."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
 
 
 def _same_result(a: Outcome, b: Outcome) -> bool:

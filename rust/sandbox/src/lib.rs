@@ -1,8 +1,10 @@
 //! `stepstones._sandbox`: the fork-server sandbox engine.
 //!
-//! One module per mechanism; `zygote` strings them together, `pool` is the parent side, and
-//! `python` is the only place that knows about Python.
+//! One module per mechanism; `zygote` strings them together, `pool` is the parent side,
+//! `dispatch` keeps its zygotes busy for async callers, and `python` is the only place that
+//! knows about Python.
 pub mod channel;
+pub mod dispatch;
 pub mod error;
 pub mod fds;
 pub mod landlock;

@@ -4,7 +4,11 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyFloat, PyTuple};
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use crate::channel::{self, Token};
+use crate::dispatch::Dispatch;
 use crate::error::Error;
 use crate::fds::CHILD_CHANNEL_FD;
 use crate::pool;
@@ -90,9 +94,19 @@ fn raw_tuple<'py>(py: Python<'py>, r: &RawResult) -> PyResult<Bound<'py, PyTuple
 }
 
 /// A pool of zygote processes.
+/// A collected result: the job id and its raw tuple.
+type Done<'py> = (u64, Bound<'py, PyTuple>);
+
 #[pyclass(frozen, module = "stepstones._sandbox")]
 pub struct Pool {
-    inner: pool::Pool,
+    inner: Arc<pool::Pool>,
+    dispatch: Arc<Dispatch>,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.dispatch.close();
+    }
 }
 
 #[pymethods]
@@ -115,7 +129,9 @@ impl Pool {
         let inner = py
             .detach(|| pool::Pool::start(spawner, workers))
             .map_err(|e| to_py(&e))?;
-        Ok(Self { inner })
+        let inner = Arc::new(inner);
+        let dispatch = Dispatch::new(Arc::clone(&inner));
+        Ok(Self { inner, dispatch })
     }
 
     /// The layer report of the zygotes: (name, active, note) triples.
@@ -144,20 +160,6 @@ impl Pool {
         raws.iter().map(|r| raw_tuple(py, r)).collect()
     }
 
-    fn run_one<'py>(
-        &self,
-        py: Python<'py>,
-        slot: usize,
-        job_id: u64,
-        job: JobTuple,
-    ) -> PyResult<Bound<'py, PyTuple>> {
-        let spec = spec(job)?;
-        let raw = py
-            .detach(|| self.inner.run_one(slot, job_id, &spec))
-            .map_err(|e| to_py(&e))?;
-        raw_tuple(py, &raw)
-    }
-
     fn run_twins<'py>(&self, py: Python<'py>, job: JobTuple) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         let spec = spec(job)?;
         let raws = py
@@ -166,11 +168,32 @@ impl Pool {
         raws.iter().map(|r| raw_tuple(py, r)).collect()
     }
 
-    fn cancel(&self, slot: usize, job_id: u64) {
-        self.inner.cancel(slot, job_id);
+    /// Queues a job for the next free zygote; its result comes back from `collect`.
+    fn submit(&self, job_id: u64, job: JobTuple) -> PyResult<()> {
+        self.dispatch.submit(job_id, spec(job)?);
+        Ok(())
+    }
+
+    /// Cancels a submitted job (queued: answered as cancelled; running: its child killed).
+    fn cancel_job(&self, job_id: u64) {
+        self.dispatch.cancel(job_id);
+    }
+
+    /// Results of submitted jobs done so far, waiting up to `timeout_s` (without the GIL) for
+    /// the first; `None` once closed and drained.
+    fn collect<'py>(&self, py: Python<'py>, timeout_s: f64) -> PyResult<Option<Vec<Done<'py>>>> {
+        let timeout = Duration::from_micros(micros(timeout_s)?);
+        let Some(done) = py.detach(|| self.dispatch.collect(timeout)) else {
+            return Ok(None);
+        };
+        done.iter()
+            .map(|(id, raw)| Ok((*id, raw_tuple(py, raw)?)))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Some)
     }
 
     fn close(&self, py: Python<'_>) {
+        self.dispatch.close();
         py.detach(|| self.inner.close());
     }
 }
