@@ -19,6 +19,11 @@ from stepstones.pipeline import Config, SamplingConfig
 from stepstones.records import Seed, content_hash
 from stepstones.testing import Reply, completion
 
+#: A variable that only the test cluster's nodes have (conftest.py sets it while they start),
+#: holding an API key that the actors must read there: the driver never has it.
+NODE_KEY_ENV = "STEPSTONES_TEST_NODE_API_KEY"
+NODE_KEY = "sk-node-only-5f1c9a"
+
 #: Small settings: M=4, two turns per chain (every scripted problem lands at p = 0.5).
 CONFIG = Config(
     samples=4,
@@ -64,13 +69,14 @@ def seeds(n: int) -> list[Seed]:
     return out
 
 
-def worker_spec(url: str) -> WorkerSpec:
+def worker_spec(url: str, **changes: Any) -> WorkerSpec:
     """What the actors of these tests get: the scripted server at ``url`` as teacher and
-    student, CONFIG, deduction only, one sandbox zygote each."""
-    return WorkerSpec(
-        teacher=Endpoint(base_url=url, model="teacher"),
-        student=Endpoint(base_url=url, model="student"),
-        config=CONFIG,
-        envs=("deduction",),
-        sandbox_workers=1,
-    )
+    student, CONFIG, deduction only, one sandbox zygote each; ``changes`` replace fields."""
+    fields: dict[str, Any] = {
+        "teacher": Endpoint(base_url=url, model="teacher"),
+        "student": Endpoint(base_url=url, model="student"),
+        "config": CONFIG,
+        "envs": ("deduction",),
+        "sandbox_workers": 1,
+    }
+    return WorkerSpec(**(fields | changes))

@@ -1,18 +1,23 @@
 """Fixtures of the distributed tests: anyio on asyncio, a local Ray cluster started by the
 tests themselves (two nodes of one CPU each on this machine), seeds and a scripted LLM server.
 
+The nodes start with one variable more than this process: ``NODE_KEY_ENV``, an API key exported
+on every node as an operator would before ``ray start``, and gone from the driver's environment.
+
 The scripted teacher/student in _distributed_play.py is a protocol fixture on loopback, not a
 model.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from _distributed_play import NODE_KEY, NODE_KEY_ENV
 
 
 @pytest.fixture
@@ -35,13 +40,8 @@ class _RayCluster:
             )
             from ray.cluster_utils import Cluster
 
-            cluster = Cluster(
-                initialize_head=True,
-                head_node_args={"num_cpus": 1, "include_dashboard": False},
-            )
+            cluster = _start_nodes(Cluster)
             try:
-                cluster.add_node(num_cpus=1)
-                cluster.wait_for_nodes()
                 ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
             except BaseException:
                 cluster.shutdown()
@@ -58,6 +58,26 @@ class _RayCluster:
                 ray.shutdown()
             finally:
                 cluster.shutdown()
+
+
+def _start_nodes(cluster_class: Any) -> Any:
+    """Two one-CPU nodes whose processes have ``NODE_KEY_ENV``; this process does not keep it."""
+    os.environ[NODE_KEY_ENV] = NODE_KEY
+    cluster = None
+    try:
+        cluster = cluster_class(
+            initialize_head=True,
+            head_node_args={"num_cpus": 1, "include_dashboard": False},
+        )
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+    except BaseException:
+        if cluster is not None:
+            cluster.shutdown()
+        raise
+    finally:
+        del os.environ[NODE_KEY_ENV]
+    return cluster
 
 
 _RAY = _RayCluster()

@@ -4,26 +4,13 @@ against the scripted server on loopback and the real sandbox."""
 from __future__ import annotations
 
 import pytest
-from _distributed_play import CONFIG, Play, seeds
+from _distributed_play import CONFIG, Play, seeds, worker_spec
 
-from stepstones.distributed import GenerationWorker, WorkerSpec, shard_of
+from stepstones.distributed import GenerationWorker, shard_of
 from stepstones.distributed._worker import decode_chain, decode_job, encode_job
 from stepstones.errors import ConfigError, SandboxClosedError
-from stepstones.llm import Endpoint
 from stepstones.pipeline import Job, chain_id
 from stepstones.testing import ScriptedLLMServer
-
-
-def spec(url: str, **changes: object) -> WorkerSpec:
-    fields: dict[str, object] = {
-        "teacher": Endpoint(base_url=url, model="teacher"),
-        "student": Endpoint(base_url=url, model="student"),
-        "config": CONFIG,
-        "envs": ("deduction",),
-        "sandbox_workers": 1,
-    }
-    fields.update(changes)
-    return WorkerSpec(**fields)  # type: ignore[arg-type]
 
 
 def test_job_round_trip() -> None:
@@ -43,16 +30,16 @@ def test_shard_is_stable_and_spreads() -> None:
 
 def test_spec_rejects_bad_settings() -> None:
     with pytest.raises(ConfigError, match="envs must name at least one"):
-        spec("http://127.0.0.1:1/v1", envs=())
+        worker_spec("http://127.0.0.1:1/v1", envs=())
     with pytest.raises(ConfigError, match="sandbox_workers must be >= 1, got 0"):
-        spec("http://127.0.0.1:1/v1", sandbox_workers=0)
+        worker_spec("http://127.0.0.1:1/v1", sandbox_workers=0)
 
 
 @pytest.mark.anyio
 async def test_worker_grows_a_chain_and_closes() -> None:
     play = Play()
     async with ScriptedLLMServer(play) as srv:
-        worker = GenerationWorker(spec(srv.base_url))
+        worker = GenerationWorker(worker_spec(srv.base_url))
         report = await worker.ready()
         assert "seccomp" in report or "isolation" in report
         seed = seeds(1)[0]
@@ -69,7 +56,7 @@ async def test_worker_grows_a_chain_and_closes() -> None:
 @pytest.mark.anyio
 async def test_worker_refuses_an_environment_it_was_not_given() -> None:
     async with ScriptedLLMServer(Play()) as srv:
-        worker = GenerationWorker(spec(srv.base_url))
+        worker = GenerationWorker(worker_spec(srv.base_url))
         try:
             with pytest.raises(ConfigError, match="no context for environment 'induction'"):
                 await worker.grow(encode_job(Job(seeds(1)[0], "induction", "adaptive")))

@@ -19,6 +19,7 @@ import anyio
 
 import stepstones
 from stepstones.distributed._driver import RayRunner
+from stepstones.distributed._keys import key_env_of
 from stepstones.distributed._preflight import check_endpoint
 from stepstones.distributed._ray import LOCAL, connect, require_ray
 from stepstones.distributed._worker import WorkerSpec
@@ -51,7 +52,9 @@ def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="grow chains on a Ray cluster: 'auto' (the cluster this node belongs to), an "
         "address such as ray://head:10001 or head:6379, or 'local' (a private one-node "
-        "cluster). Only the driver writes --out.",
+        "cluster). Only the driver writes --out. API keys are not sent to the actors: each "
+        "node reads them from the variable they came from here (e.g. OPENAI_API_KEY, or the "
+        "endpoint file's api_key_env), so export it before `ray start` on every node.",
     )
     group.add_argument(
         "--ray-actors", type=int, default=2, help="generation actors (shards), default 2"
@@ -171,6 +174,8 @@ async def _main(args: argparse.Namespace) -> int:
             sandbox_slots=max(2, 2 * workers),
             allow_weaker=args.allow_weaker_sandbox,
             seen_problems=frozenset(p.id for c in read_chains(args.out) for p in c.problems),
+            teacher_key_env=key_env_of(teacher, "teacher", endpoints_file=args.endpoints),
+            student_key_env=key_env_of(student, "student", endpoints_file=args.endpoints),
         )
         progress = Progress(config, target=target, already=len(store))
         runner = RayRunner(

@@ -15,6 +15,7 @@ import anyio
 import msgspec
 
 from stepstones import envs
+from stepstones.distributed._keys import check_key_env, with_key_from
 from stepstones.distributed._ledger import ChainClaims
 from stepstones.errors import ConfigError, SandboxClosedError
 from stepstones.llm import Endpoint, LLMClient
@@ -26,10 +27,17 @@ __all__ = ["GenerationWorker", "WorkerSpec", "decode_job", "encode_job"]
 
 
 class WorkerSpec(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything an actor needs to grow chains; sent once, when the actor starts.
+    """Everything an actor needs to grow chains; sent once, when the actor starts (pickled
+    into Ray's object store).
 
     teacher / student: endpoints reachable from every node (not loopback of the driver's host
         unless the cluster is that one host).
+    teacher_key_env / student_key_env: the name of the environment variable that holds the
+        endpoint's API key on every node; the actor reads the key there, and the endpoint's own
+        ``api_key`` is dropped from the spec, so the key never travels (``stepstones generate
+        --ray`` sets these for keys it read from the environment). Without a name, a key given
+        in the endpoint is sent to the actors as it is, inside the pickled spec: it stays out of
+        ``repr`` and logs, but Ray's object store holds it while the actors start.
     sandbox_workers: zygotes of the actor's sandbox (default: the CPUs Ray gave the actor).
     sandbox_slots: sandbox jobs in flight in the actor (validation and grading).
     seen_problems: ids of problems already stored, so a resumed run does not repeat them.
@@ -44,14 +52,35 @@ class WorkerSpec(msgspec.Struct, frozen=True, kw_only=True):
     allow_weaker: bool = False
     limits: Limits | None = None
     seen_problems: frozenset[str] = frozenset()
+    teacher_key_env: str | None = None
+    student_key_env: str | None = None
 
     def __post_init__(self) -> None:
+        for role, endpoint, name in (
+            ("teacher", self.teacher, self.teacher_key_env),
+            ("student", self.student, self.student_key_env),
+        ):
+            check_key_env(name, role)
+            if name is not None and endpoint.api_key is not None:
+                # The name is what travels; the key is read again on each node.
+                keyless = dataclasses.replace(endpoint, api_key=None)
+                msgspec.structs.force_setattr(self, role, keyless)
         if not self.envs:
             raise ConfigError("envs must name at least one environment")
         if self.sandbox_workers is not None and self.sandbox_workers < 1:
             raise ConfigError(f"sandbox_workers must be >= 1, got {self.sandbox_workers}")
         if self.sandbox_slots < 1:
             raise ConfigError(f"sandbox_slots must be >= 1, got {self.sandbox_slots}")
+
+    def endpoints(self) -> tuple[Endpoint, Endpoint]:
+        """Teacher and student with their keys, read from this node's environment where the
+        spec names a variable (ConfigError when it is not set here)."""
+        teacher, student = self.teacher, self.student
+        if self.teacher_key_env is not None:
+            teacher = with_key_from(teacher, "teacher", self.teacher_key_env)
+        if self.student_key_env is not None:
+            student = with_key_from(student, "student", self.student_key_env)
+        return teacher, student
 
 
 class _WireJob(msgspec.Struct, frozen=True):
@@ -139,6 +168,7 @@ class GenerationWorker:
 
     async def _start(self) -> dict[Env, TurnContext]:
         spec = self._spec
+        teacher_endpoint, student_endpoint = spec.endpoints()  # a missing key fails first
         stack = AsyncExitStack()
         try:
             sandbox = Sandbox(
@@ -147,11 +177,11 @@ class GenerationWorker:
                 allow_weaker=spec.allow_weaker,
             )
             self._sandbox = sandbox
-            teacher = await stack.enter_async_context(LLMClient(spec.teacher))
+            teacher = await stack.enter_async_context(LLMClient(teacher_endpoint))
             student = (
                 teacher
-                if spec.student == spec.teacher
-                else await stack.enter_async_context(LLMClient(spec.student))
+                if student_endpoint == teacher_endpoint
+                else await stack.enter_async_context(LLMClient(student_endpoint))
             )
         except BaseException:
             await stack.aclose()
