@@ -8,12 +8,15 @@ fails (exit 1) if any answer is wrong, any zombie is seen, the fd count grows, t
 count changes, or RSS grows by more than ``--rss-slack-mib``.
 
 Run: ``.venv/bin/python bench/soak_sandbox.py --json bench/results/soak.json`` (about 100k jobs;
-``--jobs N`` for fewer). Not run by run_all.py: it is long and measures leaks, not speed.
+``--jobs N`` for fewer; ``--async`` for concurrent ``Sandbox.run`` calls). Not run by
+run_all.py: it is long and measures leaks, not speed.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
 import sys
 import time
 from collections.abc import Sequence
@@ -95,6 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--sample-every", type=int, default=10, metavar="BATCHES")
     parser.add_argument("--rss-slack-mib", type=float, default=16.0)
+    parser.add_argument(
+        "--async",
+        dest="use_async",
+        action="store_true",
+        help="run each batch as concurrent Sandbox.run calls (the engine's queue) instead of "
+        "run_batch",
+    )
     args = parser.parse_args(argv)
     args.repeats, args.quick, args.strict = 1, False, False  # for Report
     report = Report("soak_sandbox", args)
@@ -105,15 +115,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return report.finish()
 
 
+def _run_async(sb: Sandbox, jobs: list[Script | Call]) -> list[Outcome]:
+    async def gather() -> list[Outcome]:
+        return list(await asyncio.gather(*(sb.run(job) for job in jobs)))
+
+    return asyncio.run(gather())
+
+
 def run(report: Report, args: argparse.Namespace) -> None:
     samples: list[dict[str, Any]] = []
     wrong = 0
     done = 0
+    report.note("async: concurrent Sandbox.run calls" if args.use_async else "sync: run_batch")
     with Sandbox() as sb:
+        run_batch = functools.partial(_run_async, sb) if args.use_async else sb.run_batch
         report.extra["capabilities_active"] = list(sb.capabilities.active)
         for warm in range(2):  # let allocators, caches and threads reach steady state
             jobs, want = make_batch(-(warm + 1) * args.batch, args.batch)
-            sb.run_batch(jobs)
+            run_batch(jobs)
         first = sample()
         samples.append(first)
         start = time.perf_counter()
@@ -121,7 +140,7 @@ def run(report: Report, args: argparse.Namespace) -> None:
         while done < args.jobs:
             size = min(args.batch, args.jobs - done)
             jobs, want = make_batch(done, size)
-            outcomes = sb.run_batch(jobs)
+            outcomes = run_batch(jobs)
             bad = [(o, w) for o, w in zip(outcomes, want, strict=True) if not verify(o, w)]
             wrong += len(bad)
             check(not bad, f"batch {batch_no}: {len(bad)} wrong, first {bad[:1]}")
