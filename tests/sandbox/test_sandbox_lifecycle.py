@@ -11,6 +11,7 @@ import time
 from collections.abc import Collection
 from pathlib import Path
 
+from stepstones.errors import SandboxError
 from stepstones.sandbox import Sandbox, Script
 
 
@@ -105,6 +106,7 @@ def test_thousands_of_jobs_leave_no_zombies_or_fd_growth() -> None:
 
 _ORPHAN_SCRIPT = """
 import os, sys, time
+from stepstones.errors import SandboxError
 from stepstones.sandbox import Sandbox, Script
 
 sb = Sandbox(workers=2)
@@ -149,3 +151,26 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_a_forked_copy_of_the_caller_gets_a_clear_error_and_cannot_stop_the_zygotes() -> None:
+    with Sandbox(workers=1) as sb:
+        assert sb.run_batch([Script(source="print(1)")])[0].stdout == "1\n"
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the forked copy: refused with a sentence, and its close is a no-op
+            code = 0
+            try:
+                sb.run_batch([Script(source="print(2)")])
+                code = 3
+            except SandboxError as exc:
+                code = 0 if "another process" in str(exc) else 4
+            sb.close()
+            os.write(write, bytes([code]))
+            os._exit(0)
+        os.close(write)
+        _, status = os.waitpid(pid, 0)
+        assert os.read(read, 1) == b"\x00" and status == 0
+        os.close(read)
+        # The parent's zygotes still serve.
+        assert sb.run_batch([Script(source="print(3)")])[0].stdout == "3\n"

@@ -6,6 +6,7 @@ import asyncio
 import atexit
 import contextlib
 import itertools
+import logging
 import os
 import shutil
 import sys
@@ -39,6 +40,8 @@ from stepstones.sandbox._types import (
 )
 
 __all__ = ["Sandbox", "close_shared_sandbox", "shared_sandbox"]
+
+log = logging.getLogger("stepstones.sandbox")
 
 
 def _load_pool_class() -> Any:
@@ -92,6 +95,7 @@ class Sandbox:
         check_limits(self.limits)
         self.workers = workers
         self._closed = False
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._job_ids = itertools.count(1)
         self._scratch_root = Path(tempfile.mkdtemp(prefix="stepstones-sandbox-"))
@@ -135,6 +139,8 @@ class Sandbox:
             if self._closed:
                 return
             self._closed = True
+        if os.getpid() != self._pid:
+            return  # a forked copy: the zygotes and the scratch dirs are the parent's to stop
         self._pool.close()
         self._collector.join()
         shutil.rmtree(self._scratch_root, ignore_errors=True)
@@ -164,6 +170,13 @@ class Sandbox:
     def _check_open(self) -> None:
         if self._closed:
             raise SandboxClosedError("this Sandbox is closed; create a new one")
+        if os.getpid() != self._pid:
+            # A forked copy has none of the engine's threads and shares the zygotes' sockets
+            # with its parent: it would wait forever or steal the parent's results.
+            raise SandboxError(
+                "this Sandbox was created in another process (before a fork); create a new "
+                "one in this process"
+            )
 
     def zygote_pids(self) -> list[int]:
         """Host pids of the zygote processes (for monitoring; a dead one is replaced)."""
@@ -288,8 +301,12 @@ class _Collector:
             for job_id, raw in done:
                 with self._lock:
                     waiter = self._waiters.pop(job_id, None)
-                if waiter is not None:
+                if waiter is None:
+                    continue
+                try:
                     waiter.deliver(raw)
+                except Exception:  # one caller's broken loop must not strand the others
+                    log.exception("could not hand a sandbox result back to its caller")
 
     def join(self) -> None:
         """After the pool closed: wait for the last results to be handed out."""

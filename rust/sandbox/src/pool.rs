@@ -257,6 +257,8 @@ pub struct Pool {
     layers: Vec<LayerReport>,
     closed: AtomicBool,
     batch_ids: AtomicU64,
+    /// The process that started the zygotes; a forked copy of it must not stop them.
+    owner: u32,
 }
 
 impl Pool {
@@ -286,6 +288,7 @@ impl Pool {
             layers,
             closed: AtomicBool::new(false),
             batch_ids: AtomicU64::new(1 << 62),
+            owner: std::process::id(),
         })
     }
 
@@ -476,6 +479,11 @@ impl Pool {
     /// Stops every zygote (waits for running jobs' zygotes to exit). Idempotent.
     pub fn close(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if std::process::id() != self.owner {
+            // A forked copy of the caller shares the control sockets: shutting them down or
+            // reaping here would stop the parent's zygotes. Only the parent stops them.
             return;
         }
         for slot in self.slots.iter().chain(std::iter::once(&self.twin)) {
