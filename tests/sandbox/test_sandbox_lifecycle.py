@@ -12,7 +12,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from stepstones.errors import SandboxError
-from stepstones.sandbox import Sandbox, Script
+from stepstones.sandbox import Sandbox, Script, close_shared_sandbox, shared_sandbox
 
 
 def _all_pids() -> set[int]:
@@ -107,7 +107,7 @@ def test_thousands_of_jobs_leave_no_zombies_or_fd_growth() -> None:
 _ORPHAN_SCRIPT = """
 import os, sys, time
 from stepstones.errors import SandboxError
-from stepstones.sandbox import Sandbox, Script
+from stepstones.sandbox import Sandbox, Script, close_shared_sandbox, shared_sandbox
 
 sb = Sandbox(workers=2)
 assert sb.run_batch([Script(source="print(1)")])[0].stdout == "1\\n"
@@ -155,6 +155,7 @@ def _alive(pid: int) -> bool:
 
 def test_a_forked_copy_of_the_caller_gets_a_clear_error_and_cannot_stop_the_zygotes() -> None:
     with Sandbox(workers=1) as sb:
+        shared_sandbox()  # the child must not inherit this one
         assert sb.run_batch([Script(source="print(1)")])[0].stdout == "1\n"
         read, write = os.pipe()
         pid = os.fork()
@@ -166,11 +167,17 @@ def test_a_forked_copy_of_the_caller_gets_a_clear_error_and_cannot_stop_the_zygo
             except SandboxError as exc:
                 code = 0 if "another process" in str(exc) else 4
             sb.close()
+            if code == 0:  # the process-wide sandbox is the child's own
+                own = shared_sandbox()
+                code = 0 if own.run_batch([Script(source="print(5)")])[0].stdout == "5\n" else 5
+                close_shared_sandbox()
             os.write(write, bytes([code]))
             os._exit(0)
         os.close(write)
         _, status = os.waitpid(pid, 0)
         assert os.read(read, 1) == b"\x00" and status == 0
         os.close(read)
-        # The parent's zygotes still serve.
+        # The parent's zygotes still serve, its own shared sandbox too.
         assert sb.run_batch([Script(source="print(3)")])[0].stdout == "3\n"
+        assert shared_sandbox().run_batch([Script(source="print(4)")])[0].stdout == "4\n"
+        close_shared_sandbox()

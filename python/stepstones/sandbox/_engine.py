@@ -369,10 +369,12 @@ _shared_atexit = False
 
 def shared_sandbox() -> Sandbox:
     """The process-wide default :class:`Sandbox` (full isolation, default limits), started
-    on first use and stopped by :func:`close_shared_sandbox` or at interpreter exit."""
+    on first use (again in a forked child) and stopped by :func:`close_shared_sandbox` or at
+    interpreter exit."""
     global _shared, _shared_atexit  # noqa: PLW0603 - one lazily created process-wide instance
     with _shared_lock:
-        if _shared is None or _shared._closed:
+        # A forked child gets its own: the parent's cannot serve it.
+        if _shared is None or _shared._closed or _shared._pid != os.getpid():
             _shared = Sandbox()
             if not _shared_atexit:
                 atexit.register(close_shared_sandbox)
