@@ -172,6 +172,7 @@ CAUGHT_WITHOUT_ISOLATION = (
     "threads",
     "list_proc",
     "setsid_grandchild",
+    "zygote_only_calls",
 )
 
 
