@@ -192,7 +192,10 @@ def _dump(v: Any, depth: int, budget: list[int]) -> str:
     elif isinstance(v, float):
         s = _float(float(v))
     elif isinstance(v, complex):
-        s = repr(complex(v)) if all(map(math.isfinite, (v.real, v.imag))) else "<nonfinite>"
+        # Zero parts are written unsigned: Python reads "(-0-0j)" back as 0j (it is -0 minus
+        # 0j), so a signed zero would make the text change on its next round trip.
+        finite = all(map(math.isfinite, (v.real, v.imag)))
+        s = repr(complex(v.real + 0.0, v.imag + 0.0)) if finite else "<nonfinite>"
         if s == "<nonfinite>":
             raise NotLiteralError("complex numbers with nan/inf parts are not literals")
     elif isinstance(v, str):
