@@ -42,6 +42,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--k", type=int, default=6, help="replies per environment")
     p.add_argument("--envs", default=",".join(ENVS), help="comma-separated environments")
     p.add_argument("--seed-number", type=int, default=0, help="first seed number")
+    p.add_argument(
+        "--unit",
+        choices=("window", "function"),
+        default="window",
+        help="seed unit: a 25-50 line window, or one whole 5-30 line top-level function",
+    )
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--base-url", default=None, help="use this server instead of the local model")
@@ -53,7 +59,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def _ask(args: argparse.Namespace, env_names: list[Env]) -> list[dict[str, Any]]:
-    sampler = SeedSampler(None)
+    if args.unit == "function":
+        sampler = SeedSampler(None, unit="function", min_lines=5, max_lines=30)
+    else:
+        sampler = SeedSampler(None)
     cfg = LOCAL_CONFIG.teacher_sampling
     sampling = Sampling(
         temperature=cfg.temperature if args.temperature is None else args.temperature,
@@ -75,6 +84,7 @@ async def _ask(args: argparse.Namespace, env_names: list[Env]) -> list[dict[str,
                     {
                         "env": name,
                         "seed": seed.id,
+                        "seed_text": seed.text,
                         "text": choice.text,
                         "reasoning": choice.reasoning,
                         "finish_reason": choice.finish_reason,

@@ -134,3 +134,71 @@ def test_parquet_without_pyarrow_is_a_clear_error(
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     with pytest.raises(SeedError, match=r"pip install 'stepstones\[parquet\]'"):
         SeedSampler(path)
+
+
+FUNCTIONS = (
+    """import codecs
+
+
+def registered():
+    return codecs.CodecInfo(name="x")
+
+
+@cache
+def clamp(x, low, high):
+    if x < low:
+        return low
+    if x > high:
+        return high
+    return x
+
+
+class Box:
+    def area(self, w, h):
+        if w < 0:
+            return 0
+        return w * h
+
+
+def show(items):
+    for item in items:
+        print(item)
+
+
+def too_long(xs):
+"""
+    + "".join(f"    x{i} = {i} if xs else -{i}\n" for i in range(40))
+    + "    return xs\n"
+)
+
+
+def test_function_unit_yields_one_whole_top_level_function(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text(FUNCTIONS)
+    (tmp_path / "broken.py").write_text("def f(:\n" * 30)
+    sampler = SeedSampler(tmp_path, unit="function", min_lines=3, max_lines=30)
+    for i in range(10):
+        seed = sampler.sample(i)
+        # Only clamp qualifies: the stub returns without logic, the method is not top level,
+        # show returns nothing, too_long is over max_lines, broken.py is not Python.
+        assert seed.text.startswith("@cache\ndef clamp(x, low, high):\n")
+        assert seed.text.endswith("    return x\n")
+        lines = FUNCTIONS.split("\n")
+        assert seed.text == "\n".join(lines[seed.start_line - 1 : seed.end_line]) + "\n"
+    assert sampler.sample(4) == SeedSampler(tmp_path, unit="function", min_lines=3).sample(4)
+
+
+def test_function_unit_on_the_stdlib() -> None:
+    sampler = SeedSampler(unit="function", min_lines=5, max_lines=30)
+    seeds = sampler.samples(10)
+    assert len({s.id for s in seeds}) == 10
+    for seed in seeds:
+        assert 5 <= seed.end_line - seed.start_line + 1 <= 30
+        assert seed.text.lstrip().startswith(("def ", "async def ", "@"))
+
+
+def test_function_unit_without_functions_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text(CODE + "\n")
+    with pytest.raises(SeedError, match="found no whole top-level function of 3-30 lines"):
+        SeedSampler(tmp_path, unit="function", min_lines=3, max_lines=30).sample(0)
+    with pytest.raises(ConfigError, match="unit must be 'window' or 'function'"):
+        SeedSampler(unit="line")  # type: ignore[arg-type]

@@ -5,6 +5,10 @@ A :class:`SeedSampler` reads documents from a *source* and cuts a window of ``mi
 docstrings or licence text are skipped. The same source and seed number always give the same
 :class:`~stepstones.records.Seed`.
 
+With ``unit="function"`` the seed is instead one whole top-level Python function (decorators
+included) of ``min_lines`` to ``max_lines`` lines: a complete piece of logic that a small
+teacher model can turn into a problem, where a window cut mid-class mostly gets copied.
+
 Sources:
 
 - a directory: every file under it whose name matches ``pattern`` (default ``*.py``);
@@ -19,6 +23,7 @@ A missing or empty source raises :class:`~stepstones.errors.SeedError` saying wh
 
 from __future__ import annotations
 
+import ast
 import gzip
 import random
 import re
@@ -26,14 +31,17 @@ import sysconfig
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import msgspec
 
 from stepstones.errors import ConfigError, SeedError
 from stepstones.records import Seed, content_hash
 
-__all__ = ["SeedSampler", "is_boilerplate", "stdlib_root"]
+__all__ = ["SeedSampler", "Unit", "is_boilerplate", "stdlib_root"]
+
+#: What one seed is: a window of consecutive lines, or one whole top-level Python function.
+Unit = Literal["window", "function"]
 
 _COMMENT = re.compile(r"^\s*(#|//|/\*|\*|--|;|%|<!--|\"\"\"|''')")
 _LICENCE = re.compile(
@@ -84,6 +92,20 @@ def is_boilerplate(lines: Sequence[str], max_fraction: float = 0.5) -> bool:
             if stripped and _LICENCE.search(stripped):
                 return True
     return noise > max_fraction * len(lines)
+
+
+_BRANCHES: tuple[type[ast.AST], ...] = (
+    *(ast.If, ast.For, ast.While, ast.IfExp, ast.Try, ast.Match),
+    *(ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp),
+)
+
+
+def _computes(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether a function has logic to build on: it returns a value and branches or loops.
+    Skips registration stubs (``return codecs.CodecInfo(...)``) and GUI/side-effect scripts."""
+    body = list(ast.walk(func))
+    returns = any(isinstance(n, ast.Return) and n.value is not None for n in body)
+    return returns and any(isinstance(n, _BRANCHES) for n in body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +189,8 @@ class SeedSampler:
     pattern: file-name glob for directories.
     text_column: the column holding code in JSONL/Parquet rows.
     max_noise_fraction: windows with more blank/comment/docstring lines than this are skipped.
+    unit: ``"window"`` (any ``min_lines``-``max_lines`` lines) or ``"function"`` (one whole
+        top-level function of that many lines, from documents that parse as Python).
     """
 
     def __init__(
@@ -178,6 +202,7 @@ class SeedSampler:
         pattern: str = "*.py",
         text_column: str = "content",
         max_noise_fraction: float = 0.5,
+        unit: Unit = "window",
     ) -> None:
         if not 1 <= min_lines <= max_lines:
             raise ConfigError(
@@ -185,6 +210,9 @@ class SeedSampler:
             )
         if not 0.0 <= max_noise_fraction <= 1.0:
             raise ConfigError(f"max_noise_fraction must be in [0, 1], got {max_noise_fraction}")
+        if unit not in ("window", "function"):
+            raise ConfigError(f"unit must be 'window' or 'function', got {unit!r}")
+        self.unit = unit
         self.min_lines = min_lines
         self.max_lines = max_lines
         self.max_noise_fraction = max_noise_fraction
@@ -230,21 +258,19 @@ class SeedSampler:
         return len(self._docs)
 
     def sample(self, seed: int, *, max_tries: int = 200) -> Seed:
-        """The window for ``seed``: the same source and seed number always give the same Seed."""
+        """The seed for ``seed``: the same source and seed number always give the same Seed."""
         rng = random.Random(seed)
+        pick = self._function if self.unit == "function" else self._window
         for _ in range(max_tries):
             doc = self._docs[rng.randrange(len(self._docs))]
             lines = doc.load().replace("\r\n", "\n").replace("\r", "\n").split("\n")
             while lines and not lines[-1].strip():
                 lines.pop()
-            if len(lines) < self.min_lines:
+            span = pick(lines, rng)
+            if span is None:
                 continue
-            size = rng.randint(self.min_lines, min(self.max_lines, len(lines)))
-            start = rng.randrange(len(lines) - size + 1)
-            window = lines[start : start + size]
-            if is_boilerplate(window, self.max_noise_fraction):
-                continue
-            text = "\n".join(window) + "\n"
+            start, size = span
+            text = "\n".join(lines[start : start + size]) + "\n"
             return Seed(
                 id=content_hash(doc.source, str(start + 1), text),
                 text=text,
@@ -252,11 +278,44 @@ class SeedSampler:
                 start_line=start + 1,
                 end_line=start + size,
             )
+        what = "whole top-level function" if self.unit == "function" else "window"
         raise SeedError(
-            f"found no window of {self.min_lines}-{self.max_lines} lines of code (not mostly "
+            f"found no {what} of {self.min_lines}-{self.max_lines} lines of code (not mostly "
             f"comments or blank) in {max_tries} tries for seed {seed}; use a source with longer "
             "code files or lower min_lines"
         )
+
+    def _window(self, lines: list[str], rng: random.Random) -> tuple[int, int] | None:
+        """(start, size) of a random window of ``lines`` that is not boilerplate, or None."""
+        if len(lines) < self.min_lines:
+            return None
+        size = rng.randint(self.min_lines, min(self.max_lines, len(lines)))
+        start = rng.randrange(len(lines) - size + 1)
+        if is_boilerplate(lines[start : start + size], self.max_noise_fraction):
+            return None
+        return start, size
+
+    def _function(self, lines: list[str], rng: random.Random) -> tuple[int, int] | None:
+        """(start, size) of a random top-level function of the right length, or None."""
+        if len(lines) < self.min_lines:
+            return None
+        try:
+            tree = ast.parse("\n".join(lines))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+        spans = []
+        for node in tree.body:
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+            size = (node.end_lineno or node.lineno) - first
+            if (
+                self.min_lines <= size <= self.max_lines
+                and _computes(node)
+                and not is_boilerplate(lines[first : first + size], self.max_noise_fraction)
+            ):
+                spans.append((first, size))
+        return rng.choice(spans) if spans else None
 
     def samples(self, n: int, *, seed: int = 0) -> list[Seed]:
         """``n`` seeds, for seed numbers ``seed``, ``seed + 1``, …"""
