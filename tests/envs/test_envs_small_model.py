@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from stepstones.envs import Deduction, get
 from stepstones.envs._blocks import blocks, prose
-from stepstones.envs._prompts import PROGRESSIONS, example_code
+from stepstones.envs._parse import COPIED_EXAMPLE
+from stepstones.envs._prompts import PROGRESSIONS, example_code, example_inputs
 from stepstones.errors import ConfigError
 from stepstones.records import Draft, Problem, Rejection, Seed, Summary
 from stepstones.sandbox import Sandbox
@@ -94,17 +95,44 @@ def test_copied_example_is_rejected() -> None:
             assert "copied the example" in rejection.reason
 
 
+def test_near_copies_of_the_example_are_rejected() -> None:
+    """A small model re-answers the example with an import or a helper added, or keeps only its
+    inputs under its own f: the example's problem either way."""
+    for env in ("induction", "deduction", "fuzzing"):
+        environment = get(env)
+        example = environment.seed_prompt(SEED)[2].content
+        code = example_code(environment.functions)
+        assert code is not None
+        padded = example.replace(code.rstrip(), "import os\n\n" + code.rstrip() + "\n\nX = 1")
+        own_f = example.replace(code.rstrip(), code.rstrip().replace("return", "return 1 +", 1))
+        for reply in (padded, own_f):
+            rejection = environment.parse(reply)
+            assert isinstance(rejection, Rejection), (env, reply)
+            assert rejection.reason == COPIED_EXAMPLE
+    # Its own f and its own inputs, one of which happens to be an example input: accepted.
+    reply = (
+        f"```python\n{F}```\n"
+        + "\n".join(f"```input\n{i}\n```" for i in [*INPUTS[:4], "[], 2"])
+        + "\n```message\nMultiply, add one.\n```"
+    )
+    assert isinstance(get("induction").parse(reply), Draft)
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("env", ["induction", "abduction", "deduction", "fuzzing"])
 async def test_example_reply_is_a_valid_problem(env: str, sandbox: Sandbox) -> None:
-    """The worked example must itself be right: with the copy check aside, it validates."""
+    """The worked example must itself be right: its code and inputs validate in the sandbox."""
     environment = get(env)
-    example = environment.seed_prompt(SEED)[2].content
     code = example_code(environment.functions)
     assert code is not None
-    # The same problem with one harmless change is no copy, and validates in the real sandbox.
-    draft = environment.parse(example.replace(code.rstrip(), code.rstrip() + "\n\n\nX = 1"))
-    assert isinstance(draft, Draft), draft
+    draft = Draft(
+        env=env,  # type: ignore[arg-type]
+        code=code,
+        inputs=example_inputs(environment.functions)[: environment.n_inputs],
+        message="A hint." if environment.needs_message else "",
+        witness="[-3, -1, -2]" if environment.needs_witness else None,
+    )
+    assert draft.inputs[0] in environment.seed_prompt(SEED)[2].content  # the example shown
     problem = await environment.validate(draft, sandbox)
     assert isinstance(problem, Problem), problem
 

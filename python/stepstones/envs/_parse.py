@@ -3,7 +3,9 @@
 Tolerant of real replies (see :mod:`._blocks`): blocks without a language tag are classified by
 their content (code that defines a function, an argument list, otherwise words); several python
 blocks are combined when no single one defines every required function; ``f(1, 2)`` in an input
-block is read as ``1, 2``; five inputs written one per line in a single block are split. Every
+block is read as ``1, 2``; five inputs written one per line in a single block are split. A reply
+that repeats the worked example (its ``f``, whatever surrounds it, or only its inputs) is refused:
+small models pass it off as their own, and it is the same problem every time. Every
 rejection reason is a sentence the teacher can act on next turn, in the paper's style
 ("No message found!").
 """
@@ -17,10 +19,16 @@ from collections.abc import Sequence
 
 from stepstones import _literal
 from stepstones.envs._blocks import Block, blocks, prose, split_reasoning
-from stepstones.envs._prompts import example_code
+from stepstones.envs._prompts import example_code, example_inputs
 from stepstones.records import Draft, Env, Rejection
 
 __all__ = ["defined_functions", "normalize_input", "parse_reply"]
+
+#: Why a reply that repeats the worked example (its ``f``, or only its inputs) is refused.
+COPIED_EXAMPLE = (
+    "You copied the example from the instructions. Write your own problem built on the task and "
+    "the snippet."
+)
 
 _CALL_WRAPPER = re.compile(r"^\s*f\s*\((.*)\)\s*$", re.DOTALL)
 # "Message: ..." / "**Hint:** ..." written as a line of prose instead of a ```message block.
@@ -152,11 +160,39 @@ def _prose_message(body: str) -> str:
     return " ".join(p for p in paragraph if p).strip(" *_")
 
 
-def _same_code(a: str, b: str) -> bool:
+def _function_dump(code: str, name: str) -> str | None:
     try:
-        return ast.dump(ast.parse(a)) == ast.dump(ast.parse(b))
+        tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            return ast.dump(node)
+    return None
+
+
+def _copies_example_code(code: str, required: Sequence[str]) -> bool:
+    """Whether ``code`` defines ``f`` exactly as the worked example does (same syntax tree,
+    whatever imports, helpers or constants surround it): the example's problem again."""
+    example = example_code(required)
+    if example is None:
         return False
+    theirs = _function_dump(example, "f")
+    return theirs is not None and _function_dump(code, "f") == theirs
+
+
+def _copies_example_inputs(inputs: Sequence[str], required: Sequence[str]) -> bool:
+    """Whether every input (two or more) is one of the worked example's inputs, as values."""
+    shown = {_literal_key(text) for text in example_inputs(required)}
+    keys = [_literal_key(text) for text in inputs]
+    return len(keys) >= 2 and None not in keys and all(k in shown for k in keys)
+
+
+def _literal_key(text: str) -> str | None:
+    try:
+        return repr(_literal.parse_args(text))
+    except _literal.LiteralParseError:
+        return None
 
 
 def _names(required: Sequence[str]) -> str:
@@ -191,12 +227,8 @@ def parse_reply(
         if all(defined_functions(c) is None for c in codes):
             return reject("The ```python block is not valid Python (syntax error).")
         return reject(f"The ```python block must define {_names(required)} at top level.")
-    example = example_code(required)
-    if example is not None and _same_code(code, example):
-        return reject(
-            "You copied the example from the instructions. Write your own problem built on the "
-            "task and the snippet."
-        )
+    if _copies_example_code(code, required):
+        return reject(COPIED_EXAMPLE)
     inputs = _split_lines([b.text for k, b in found if k == "input"], n_inputs)
     if not inputs:
         return reject(f"No input found! Give {n_inputs} ```input blocks.")
@@ -208,6 +240,8 @@ def parse_reply(
                 f"Input {i} is not a list of plain Python literals ({exc}); write only literal "
                 "arguments as inside the parentheses of a call, e.g. 'John', {'age': 20}."
             )
+    if _copies_example_inputs(inputs, required):
+        return reject(COPIED_EXAMPLE)
     if len(inputs) < n_inputs:
         return reject(f"Found {len(inputs)} ```input blocks, need {n_inputs}!")
     messages = [b.text.strip() for k, b in found if k == "message" and b.kind == "message"]

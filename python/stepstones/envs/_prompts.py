@@ -17,6 +17,7 @@ __all__ = [
     "STAGES",
     "example_code",
     "example_exchange",
+    "example_inputs",
     "fence",
     "io_pairs",
     "progression",
@@ -142,6 +143,11 @@ _EXAMPLE_WITNESS = "[-3, -1, -2]"
 def example_code(functions: Sequence[str]) -> str | None:
     """The code of the worked example shown for ``functions`` (None: no example for them)."""
     return _EXAMPLE_CODE.get(tuple(functions))
+
+
+def example_inputs(functions: Sequence[str]) -> tuple[str, ...]:
+    """The input blocks of the worked example shown for ``functions`` (empty: no example)."""
+    return _EXAMPLE_INPUTS.get(tuple(functions), ())
 
 
 def example_exchange(
