@@ -5,12 +5,15 @@ or ``--base-url``/``--model`` for any OpenAI-compatible server) the turn-1 teach
 stdlib seeds, then parses every reply and validates the parsed drafts in the real sandbox.
 Reports, per environment, how many of K replies parse and how many validate, and the most common
 rejection reasons. Sampling uses :data:`stepstones.pipeline.LOCAL_CONFIG` unless overridden.
+``--unit function`` draws seeds that are one whole 5-30 line stdlib function instead of the
+default 25-50 line windows. Replies that repeat the worked example count as rejections.
 
 ``--save DIR`` writes every reply (one JSON line per reply) so a parser change can be judged on
 the same replies with ``--replay FILE`` (no model needed). This is a quality probe, not a speed
 benchmark: it is not run by ``run_all.py``.
 
     .venv/bin/python bench/probe_local_teacher.py --k 6 --json /tmp/probe.json --save /tmp/replies
+    .venv/bin/python bench/probe_local_teacher.py --k 8 --envs induction --unit function
     .venv/bin/python bench/probe_local_teacher.py --replay /tmp/replies/replies.jsonl
 """
 
