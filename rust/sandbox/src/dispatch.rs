@@ -101,10 +101,13 @@ impl Dispatch {
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                 }
             };
-            let raw = self
-                .pool
-                .run_one(slot, id, &job)
-                .unwrap_or_else(|e| RawResult::failed(e.to_string()));
+            // A panic must not strand the job's caller: it becomes the job's failure.
+            let run = std::panic::AssertUnwindSafe(|| self.pool.run_one(slot, id, &job));
+            let raw = match std::panic::catch_unwind(run) {
+                Ok(Ok(raw)) => raw,
+                Ok(Err(e)) => RawResult::failed(e.to_string()),
+                Err(_) => RawResult::failed("the sandbox engine panicked while running the job"),
+            };
             let mut st = lock(&self.state);
             st.running.remove(&id);
             st.done.push((id, raw));
