@@ -52,6 +52,16 @@ def test_think_sections_are_reasoning() -> None:
     assert blocks("<think>```output\n1\n```</think>") == []
 
 
+def test_think_tags_inside_a_fenced_block_are_data() -> None:
+    reply = "```input\nNone, '<THINK>'\n```\n```input\n'</think>', 2\n```"
+    body, reasoning = split_reasoning(reply)
+    assert (body, reasoning) == (reply, "")
+    assert [b.text for b in blocks(body)] == ["None, '<THINK>'", "'</think>', 2"]
+    # A real section before the blocks is still taken out.
+    body, reasoning = split_reasoning("<think>hm</think>\n" + reply)
+    assert (body.strip(), reasoning) == (reply, "hm")
+
+
 def test_only_closing_think_tag() -> None:
     body, reasoning = split_reasoning("I thought hard</think>\n```output\n1\n```")
     assert reasoning == "I thought hard"

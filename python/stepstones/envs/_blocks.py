@@ -58,33 +58,72 @@ def _normalize(text: str) -> str:
     return _EDGE_RESIDUE.sub("", text)
 
 
+def _fenced_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of every fenced region (an unclosed last fence runs to the end)."""
+    spans: list[tuple[int, int]] = []
+    opened: int | None = None
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        if _RUN.match(line.lstrip()):
+            if opened is None:
+                opened = pos
+            else:
+                spans.append((opened, pos + len(line)))
+                opened = None
+        pos += len(line)
+    if opened is not None:
+        spans.append((opened, len(text)))
+    return spans
+
+
+def _tags_outside(low: str, tag: str, spans: list[tuple[int, int]]) -> list[int]:
+    """Positions of ``tag`` in ``low`` that are not inside a fenced region (there it is data)."""
+    found, pos = [], low.find(tag)
+    while pos >= 0:
+        if not any(a <= pos < b for a, b in spans):
+            found.append(pos)
+        pos = low.find(tag, pos + 1)
+    return found
+
+
 def split_reasoning(text: str) -> tuple[str, str]:
     """Split a reply into ``(answer, reasoning)`` around ``<think>…</think>``.
 
     Several think sections are all removed. A reply with ``</think>`` but no opening tag (some
     servers strip it) keeps only what follows the last ``</think>``. An opened but never closed
-    section means the model was cut off while thinking: its text is reasoning, not answer.
+    section means the model was cut off while thinking: its text is reasoning, not answer. A tag
+    inside a fenced block is data (an input may be the string ``'<think>'``), never a section.
     """
     text = _normalize(text)
-    reasoning: list[str] = []
     low = text.lower()
-    if "</think>" in low and "<think>" not in low:
-        cut = low.rfind("</think>")
+    if "<think>" not in low and "</think>" not in low:
+        return text, ""
+    spans = _fenced_spans(text)
+    if not _tags_outside(low, "<think>", spans):
+        closes = _tags_outside(low, "</think>", spans)
+        if not closes:
+            return text, ""
+        cut = closes[-1]
         return text[cut + len("</think>") :], text[:cut].strip()
+    reasoning: list[str] = []
     out: list[str] = []
-    pos = 0
+    rest = text
     while True:
-        start = low.find("<think>", pos)
-        if start < 0:
-            out.append(text[pos:])
+        # Fences are found again in what is left: a fence written inside a removed section
+        # (reasoning with code in it) must not hide the answer's tags or blocks.
+        low = rest.lower()
+        opens = _tags_outside(low, "<think>", _fenced_spans(rest))
+        if not opens:
+            out.append(rest)
             break
-        out.append(text[pos:start])
+        start = opens[0]
+        out.append(rest[:start])
         end = low.find("</think>", start)
         if end < 0:
-            reasoning.append(text[start + len("<think>") :].strip())
+            reasoning.append(rest[start + len("<think>") :].strip())
             break
-        reasoning.append(text[start + len("<think>") : end].strip())
-        pos = end + len("</think>")
+        reasoning.append(rest[start + len("<think>") : end].strip())
+        rest = rest[end + len("</think>") :]
     return "".join(out), "\n\n".join(r for r in reasoning if r)
 
 
