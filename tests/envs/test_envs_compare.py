@@ -96,6 +96,15 @@ def test_bad_gold_is_reported() -> None:
     equal, reason = compare("1", "nope(")
     assert not equal
     assert "gold output is not a literal" in reason
+    # The same text as a bad gold is still no match (the equal-text shortcut checks the gold).
+    equal, reason = compare("nope(", "nope(")
+    assert not equal
+    assert "gold output is not a literal" in reason
+
+
+def test_equal_texts_match_without_parsing_the_answer_again() -> None:
+    for text in ("[1, 2]", "float('nan')", "{'a': (1, 2.5)}", "-0.0"):
+        assert compare(text, text) == (True, "ok")
 
 
 _scalars = (

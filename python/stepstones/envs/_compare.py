@@ -16,6 +16,7 @@ safe literal parser. Two values are equal under these rules (documented in the R
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -66,12 +67,25 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@functools.lru_cache(maxsize=1024)
+def _is_literal(text: str) -> bool:
+    """Whether ``text`` parses as a literal (cached: a problem's gold outputs come back for
+    every answer graded against it)."""
+    try:
+        _literal.parse(text)
+    except _literal.LiteralParseError:
+        return False
+    return True
+
+
 def compare(answer: str, gold: str, *, rel_tol: float = 0.0) -> tuple[bool, str]:
     """Compare an answer literal with a gold literal; return ``(equal, reason)``.
 
     ``reason`` is ``"ok"`` when equal, otherwise a short sentence naming both values (or the
     parse failure), suitable for a :class:`~stepstones.records.Grade` and a teacher summary.
     """
+    if answer == gold and _is_literal(gold):
+        return True, "ok"  # one text is one value (NaN included: it equals NaN here)
     try:
         want = _literal.parse(gold)
     except _literal.LiteralParseError as exc:
