@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from typing import Any
 
 from stepstones.distributed import WorkerSpec
@@ -47,10 +48,15 @@ class Play:
         self._k = itertools.repeat(1) if repeat else itertools.count(1)
         self.teacher_calls = 0
         self.student_calls = 0
+        #: Called with each teacher request's body before it is answered (tests use it to act
+        #: while a chain is certainly in flight).
+        self.on_teacher: Callable[[dict[str, Any]], None] | None = None
 
     def __call__(self, body: dict[str, Any]) -> dict[str, Any] | Reply:
         if int(body.get("n", 1)) == 1:
             self.teacher_calls += 1
+            if self.on_teacher is not None:
+                self.on_teacher(body)
             reply = completion([problem_reply(next(self._k))])
         else:
             self.student_calls += 1
