@@ -98,13 +98,6 @@ def split_reasoning(text: str) -> tuple[str, str]:
     low = text.lower()
     if "<think>" not in low and "</think>" not in low:
         return text, ""
-    spans = _fenced_spans(text)
-    if not _tags_outside(low, "<think>", spans):
-        closes = _tags_outside(low, "</think>", spans)
-        if not closes:
-            return text, ""
-        cut = closes[-1]
-        return text[cut + len("</think>") :], text[:cut].strip()
     reasoning: list[str] = []
     out: list[str] = []
     rest = text
@@ -112,8 +105,12 @@ def split_reasoning(text: str) -> tuple[str, str]:
         # Fences are found again in what is left: a fence written inside a removed section
         # (reasoning with code in it) must not hide the answer's tags or blocks.
         low = rest.lower()
-        opens = _tags_outside(low, "<think>", _fenced_spans(rest))
+        spans = _fenced_spans(rest)
+        opens = _tags_outside(low, "<think>", spans)
         if not opens:
+            closes = [] if out else _tags_outside(low, "</think>", spans)
+            if closes:  # no opening tag anywhere: some servers strip it
+                return rest[closes[-1] + len("</think>") :], rest[: closes[-1]].strip()
             out.append(rest)
             break
         start = opens[0]
