@@ -268,8 +268,7 @@ class RayRunner(JobFeed):
 
     async def _release(self, job: Job) -> None:
         """Give back the problems a chain claimed: its result will never be stored."""
-        cid = chain_id(job.seed, job.env, job.mode, self._spec.config)
-        await ask_ledger(self._ledger.release_chain, cid)
+        await ask_ledger(self._ledger.release_chain, self._chain_id(job))
 
 
 def _kill(handle: Any) -> None:

@@ -93,10 +93,10 @@ fn raw_tuple<'py>(py: Python<'py>, r: &RawResult) -> PyResult<Bound<'py, PyTuple
     PyTuple::new(py, items)
 }
 
-/// A pool of zygote processes.
 /// A collected result: the job id and its raw tuple.
 type Done<'py> = (u64, Bound<'py, PyTuple>);
 
+/// A pool of zygote processes.
 #[pyclass(frozen, module = "stepstones._sandbox")]
 pub struct Pool {
     inner: Arc<pool::Pool>,
