@@ -15,6 +15,7 @@ problems) are data — :class:`stepstones.sandbox.Outcome`, :class:`stepstones.r
     │   ├── IsolationUnavailableError           a required isolation layer cannot be applied here
     │   └── SandboxClosedError                  the sandbox was used after close()
     ├── SeedError(ValueError)                   a seed source is empty, missing or unreadable
+    ├── GradingError(RuntimeError)              a grader broke its contract (one grade per answer)
     ├── LLMError                                talking to a chat-completions server failed
     │   ├── LLMConnectionError(ConnectionError) no server at the URL, connection dropped
     │   ├── LLMTimeoutError(TimeoutError)       the request outlived its explicit timeout
@@ -24,7 +25,11 @@ problems) are data — :class:`stepstones.sandbox.Outcome`, :class:`stepstones.r
     ├── ModelFetchError(OSError)                the embedded model could not be fetched or verified
     ├── StoreError(OSError)                     the chain store cannot be read or written
     ├── ClusterError(RuntimeError)              a Ray cluster or its actors failed beyond recovery
-    └── ExportError(ValueError)                 an export or curriculum cannot be written as asked
+    ├── ExportError(ValueError)                 an export or curriculum cannot be written as asked
+    ├── RequestError(ValueError)                a reward-server request cannot be served as sent
+    │   ├── LabelError                          a reward request's label is not a problem record
+    │   └── RunCodeError                        a /run_code request asks for what is not supported
+    └── ServeError(RuntimeError)                the reward server itself failed (e.g. did not start)
 
 Lower-level errors (httpx, OSError, msgspec) are translated at one choke point per subsystem with
 ``raise ... from exc``. Messages name the condition, the value and the fix; API keys never appear.
@@ -36,6 +41,7 @@ __all__ = [
     "ClusterError",
     "ConfigError",
     "ExportError",
+    "GradingError",
     "IsolationUnavailableError",
     "LLMAuthError",
     "LLMConnectionError",
@@ -43,12 +49,16 @@ __all__ = [
     "LLMResponseError",
     "LLMStatusError",
     "LLMTimeoutError",
+    "LabelError",
     "ModelFetchError",
     "RecordError",
     "RecordVersionError",
+    "RequestError",
+    "RunCodeError",
     "SandboxClosedError",
     "SandboxError",
     "SeedError",
+    "ServeError",
     "StepstonesError",
     "StoreError",
 ]
@@ -84,6 +94,10 @@ class SandboxClosedError(SandboxError):
 
 class SeedError(StepstonesError, ValueError):
     """A seed source is empty, missing or unreadable."""
+
+
+class GradingError(StepstonesError, RuntimeError):
+    """A grader broke its contract: it must return exactly one grade per answer."""
 
 
 class LLMError(StepstonesError):
@@ -128,3 +142,19 @@ class ClusterError(StepstonesError, RuntimeError):
 
 class ExportError(StepstonesError, ValueError):
     """An export or curriculum cannot be written as asked."""
+
+
+class RequestError(StepstonesError, ValueError):
+    """A request to the reward server cannot be served as sent (answered 4xx or reward 0)."""
+
+
+class LabelError(RequestError):
+    """A reward request's label cannot be read as a stepstones problem record."""
+
+
+class RunCodeError(RequestError):
+    """A SandboxFusion ``/run_code`` request asks for something stepstones does not support."""
+
+
+class ServeError(StepstonesError, RuntimeError):
+    """The reward server itself failed, e.g. it did not start listening."""
