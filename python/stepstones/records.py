@@ -188,6 +188,10 @@ class Turn(msgspec.Struct, frozen=True, kw_only=True):
     summary: Summary | None = None
     teacher_usage: Usage = Usage()
     student_usage: Usage = Usage()
+    # The teacher's reply text as received (reasoning kept apart in the draft), so a rejection
+    # can be shown with what caused it; "" when the request failed or for older records.
+    teacher_reply: str = ""
+    sandbox_s: float = 0.0  # wall seconds of this turn's sandbox work (validation and grading)
 
 
 class Chain(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,6 +8,7 @@ a bug) raises.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -129,20 +130,31 @@ async def _run_turn(
     start = msgspec.structs.replace(start, teacher_usage=reply.usage)
     if not reply.choices:
         return _llm_failure(start, "teacher reply had no choices")
+    start = msgspec.structs.replace(start, teacher_reply=reply.choices[0].text)
     draft = ctx.env.parse(reply.choices[0].text, reasoning=reply.choices[0].reasoning)
     if isinstance(draft, Rejection):
         return msgspec.structs.replace(start, rejection=draft)
-    problem = await _validate(ctx, draft, seed_id, parent_id)
+    problem, validate_s = await _validate(ctx, draft, seed_id, parent_id)
+    start = msgspec.structs.replace(start, draft=draft, sandbox_s=validate_s)
     if isinstance(problem, Rejection):
-        return msgspec.structs.replace(start, draft=draft, rejection=problem)
-    return await _measure(ctx, msgspec.structs.replace(start, draft=draft), problem)
+        return msgspec.structs.replace(start, rejection=problem)
+    return await _measure(ctx, start, problem)
 
 
 async def _validate(
     ctx: TurnContext, draft: Draft, seed_id: str | None, parent_id: str | None
-) -> Problem | Rejection:
+) -> tuple[Problem | Rejection, float]:
+    """The problem or why not, and the wall seconds the sandbox took (not the slot wait)."""
     async with ctx.sandbox_slots:
+        started = time.perf_counter()
         checked = await ctx.env.validate(draft, ctx.sandbox, seed_id=seed_id, parent_id=parent_id)
+        took_s = time.perf_counter() - started
+    return await _claim(ctx, draft, checked), took_s
+
+
+async def _claim(
+    ctx: TurnContext, draft: Draft, checked: Problem | Rejection
+) -> Problem | Rejection:
     if isinstance(checked, Rejection):
         return checked
     if checked.id in ctx.seen_problems:
@@ -188,13 +200,20 @@ async def _measure(ctx: TurnContext, turn: Turn, problem: Problem) -> Turn:
     turn = msgspec.structs.replace(turn, student_usage=reply.usage)
     attempts = tuple(_attempt(ctx, problem, i, c.text) for i, c in enumerate(reply.choices))
     async with ctx.sandbox_slots:
+        started = time.perf_counter()
         grades = await ctx.env.grade(problem, [a.answer for a in attempts], ctx.sandbox)
+        grade_s = time.perf_counter() - started
     summary = build_summary(attempts, grades, cfg)
     measured = msgspec.structs.replace(
         problem, pass_rate=summary.pass_rate, n_attempts=summary.n_attempts
     )
     return msgspec.structs.replace(
-        turn, problem=measured, attempts=attempts, grades=tuple(grades), summary=summary
+        turn,
+        problem=measured,
+        attempts=attempts,
+        grades=tuple(grades),
+        summary=summary,
+        sandbox_s=turn.sandbox_s + grade_s,
     )
 
 
