@@ -202,3 +202,48 @@ def test_function_unit_without_functions_is_a_clear_error(tmp_path: Path) -> Non
         SeedSampler(tmp_path, unit="function", min_lines=3, max_lines=30).sample(0)
     with pytest.raises(ConfigError, match="unit must be 'window' or 'function'"):
         SeedSampler(unit="line")  # type: ignore[arg-type]
+
+
+def _short_function(i: int) -> str:
+    body = "".join(f"        total += x * {k}\n" for k in range(i % 8))
+    head = f"def g{i}(xs):\n    total = 0\n    for x in xs:\n"
+    return f"{head}{body}        total += {i}\n    return total\n"
+
+
+def test_a_row_shorter_than_the_window_is_a_seed_as_a_whole(tmp_path: Path) -> None:
+    """The paper's other seed kind: short whole solutions (40 rows of 5-12 lines here)."""
+    path = tmp_path / "solutions.jsonl"
+    rows = [_short_function(i) for i in range(40)]
+    path.write_text("".join(json.dumps({"content": r}) + "\n" for r in rows))
+    sampler = SeedSampler(path)  # the default 25-50 line window is longer than every row
+    seeds = sampler.samples(12)
+    for seed in seeds:
+        assert seed.text in rows  # the whole row, never a cut
+        assert seed.start_line == 1
+        assert seed.end_line == seed.text.count("\n")
+    assert len({s.id for s in seeds}) > 6
+    with pytest.raises(SeedError, match=r"found no window of 25-50 lines.*whole_short=True"):
+        SeedSampler(path, whole_short=False).sample(0)
+    # A function-unit sampler with bounds around the rows takes the same whole functions.
+    function = SeedSampler(path, unit="function", min_lines=5, max_lines=15).sample(0)
+    assert function.text in rows
+
+
+def test_short_documents_need_some_code_to_be_a_seed(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    noise = "# a comment\n\n# another\nx = 1\n"
+    path.write_text(
+        json.dumps({"content": noise})
+        + "\n"
+        + json.dumps({"content": "a = 1\nb = 2\n"})  # two lines of code: too little
+        + "\n"
+    )
+    with pytest.raises(SeedError, match="found no window"):
+        SeedSampler(path).sample(0)
+
+
+def test_the_stdlib_only_gives_full_windows() -> None:
+    sampler = SeedSampler()
+    assert sampler.whole_short is False
+    for seed in sampler.samples(8, seed=40):
+        assert 25 <= seed.end_line - seed.start_line + 1 <= 50

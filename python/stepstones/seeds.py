@@ -5,6 +5,11 @@ A :class:`SeedSampler` reads documents from a *source* and cuts a window of ``mi
 docstrings or licence text are skipped. The same source and seed number always give the same
 :class:`~stepstones.records.Seed`.
 
+A document shorter than the window (a JSONL row holding one short function, a small file) is a
+seed as a whole, as long as it is not mostly boilerplate: the paper also grows problems from
+short solutions to real coding problems. The standard library is the exception: its short files
+are package stubs, so there only full windows are cut (``whole_short`` overrides either way).
+
 With ``unit="function"`` the seed is instead one whole top-level Python function (decorators
 included) of ``min_lines`` to ``max_lines`` lines: a complete piece of logic that a small
 teacher model can turn into a problem, where a window cut mid-class mostly gets copied.
@@ -38,7 +43,7 @@ import msgspec
 from stepstones.errors import ConfigError, SeedError
 from stepstones.records import Seed, content_hash
 
-__all__ = ["SeedSampler", "Unit", "is_boilerplate", "stdlib_root"]
+__all__ = ["MIN_WHOLE_LINES", "SeedSampler", "Unit", "is_boilerplate", "stdlib_root"]
 
 #: What one seed is: a window of consecutive lines, or one whole top-level Python function.
 Unit = Literal["window", "function"]
@@ -92,6 +97,14 @@ def is_boilerplate(lines: Sequence[str], max_fraction: float = 0.5) -> bool:
             if stripped and _LICENCE.search(stripped):
                 return True
     return noise > max_fraction * len(lines)
+
+
+#: Fewest lines of code (not blank, not comments) a short document needs to be a seed whole.
+MIN_WHOLE_LINES = 3
+
+
+def _code_lines(lines: Sequence[str]) -> int:
+    return sum(1 for line in lines if line.strip() and not _COMMENT.match(line))
 
 
 _BRANCHES: tuple[type[ast.AST], ...] = (
@@ -191,6 +204,9 @@ class SeedSampler:
     max_noise_fraction: windows with more blank/comment/docstring lines than this are skipped.
     unit: ``"window"`` (any ``min_lines``-``max_lines`` lines) or ``"function"`` (one whole
         top-level function of that many lines, from documents that parse as Python).
+    whole_short: whether a document shorter than ``min_lines`` (with at least
+        :data:`MIN_WHOLE_LINES` lines of code) is a window as a whole; default: yes for a given
+        source, no for the standard library. Function seeds are always whole functions.
     """
 
     def __init__(
@@ -203,6 +219,7 @@ class SeedSampler:
         text_column: str = "content",
         max_noise_fraction: float = 0.5,
         unit: Unit = "window",
+        whole_short: bool | None = None,
     ) -> None:
         if not 1 <= min_lines <= max_lines:
             raise ConfigError(
@@ -216,6 +233,7 @@ class SeedSampler:
         self.min_lines = min_lines
         self.max_lines = max_lines
         self.max_noise_fraction = max_noise_fraction
+        self.whole_short = source is not None if whole_short is None else whole_short
         self._docs = self._collect(source, pattern, text_column)
 
     def _collect(
@@ -283,12 +301,19 @@ class SeedSampler:
             f"found no {what} of {self.min_lines}-{self.max_lines} lines of code (not mostly "
             f"comments or blank) in {max_tries} tries for seed {seed}; use a source with longer "
             "code files or lower min_lines"
+            + ("" if self.unit == "function" or self.whole_short else " (or whole_short=True)")
         )
 
     def _window(self, lines: list[str], rng: random.Random) -> tuple[int, int] | None:
-        """(start, size) of a random window of ``lines`` that is not boilerplate, or None."""
+        """(start, size) of a random window of ``lines`` that is not boilerplate, or None; a
+        document shorter than the window is one window as a whole (see ``whole_short``)."""
         if len(lines) < self.min_lines:
-            return None
+            if not self.whole_short or _code_lines(lines) < MIN_WHOLE_LINES:
+                return None
+            if is_boilerplate(lines, self.max_noise_fraction):
+                return None
+            start = next(i for i, line in enumerate(lines) if line.strip())
+            return start, len(lines) - start
         size = rng.randint(self.min_lines, min(self.max_lines, len(lines)))
         start = rng.randrange(len(lines) - size + 1)
         if is_boilerplate(lines[start : start + size], self.max_noise_fraction):
