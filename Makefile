@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.installed
-# dev: test/lint tools; local: the embedded llama.cpp model; parquet: verl exports; ray: scale-out.
-EXTRAS ?= dev,local,parquet,ray
+# dev: test/lint tools; local: the embedded llama.cpp model; parquet: verl exports; ray: scale-out;
+# report: matplotlib for `stepstones report`.
+EXTRAS ?= dev,local,parquet,ray,report
 # llama-cpp-python compiles llama.cpp: build it portable (no -march=native) so a cached wheel runs anywhere.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
@@ -55,6 +56,7 @@ bench: install
 # The main job on its embedded defaults (see README).
 demo: install
 	$(BIN)/stepstones generate --out runs/demo
+	$(BIN)/stepstones report runs/demo
 
 clean:
 	rm -rf $(VENV) target runs
