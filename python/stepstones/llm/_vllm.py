@@ -3,6 +3,10 @@
 For a GPU node where the pipeline should own the model instead of talking to a server: requests
 from every concurrent :meth:`VLLMBackend.chat` go to one ``AsyncLLMEngine``, which batches them
 continuously. vLLM is imported only when a backend is started, so stepstones imports without it.
+
+Experimental: the request and output mapping is tested on CPU against a stand-in engine shaped
+like vLLM's (``tests/llm/_vllm_standin.py``); no GPU run has confirmed it against a real engine
+yet (``tests/llm/test_llm_vllm.py::test_real_engine_samples_n_choices`` is that check).
 """
 
 from __future__ import annotations
@@ -37,13 +41,18 @@ def _import_vllm() -> Any:
 
 
 class VLLMBackend:
-    """Sample from a model loaded in this process by vLLM.
+    """Sample from a model loaded in this process by vLLM (experimental: not yet run on a GPU).
 
     ``async with VLLMBackend("Qwen/Qwen2.5-Coder-7B-Instruct") as backend: await
     backend.chat(messages, sampling, n=32)``. ``engine_args`` go to ``vllm.AsyncEngineArgs``
     (``tensor_parallel_size``, ``gpu_memory_utilization``, ``max_model_len``...). One request
     with ``n`` samples shares the prompt's KV cache. ``reasoning_effort`` is passed to the chat
     template (GPT-OSS templates read it). Asyncio event loops only (vLLM's engine is asyncio).
+
+    The request asks for the final outputs only (``RequestOutputKind.FINAL_ONLY``); outputs are
+    still merged by ``index`` over everything the engine yields, because vLLM's v1 engine
+    yields only the samples that advanced when it streams (the default kind), so its last
+    ``RequestOutput`` of an ``n``-sample request need not hold all ``n``.
     """
 
     def __init__(self, model: str, *, engine_args: Mapping[str, Any] | None = None) -> None:
@@ -113,28 +122,33 @@ class VLLMBackend:
             max_tokens=sampling.max_tokens,
             stop=list(sampling.stop) or None,
             seed=sampling.seed,
+            output_kind=self._vllm.sampling_params.RequestOutputKind.FINAL_ONLY,
         )
         started = time.perf_counter()
-        final: Any = None
+        by_index: dict[int, Any] = {}  # each sample's latest (cumulative) CompletionOutput
+        prompt_tokens = 0
         try:
             prompt = self._prompt(messages, sampling)
             request_id = f"stepstones-{next(self._ids)}"
             async for output in self._engine.generate(prompt, params, request_id):
-                final = output
+                prompt_tokens = len(output.prompt_token_ids or ()) or prompt_tokens
+                by_index.update((out.index, out) for out in output.outputs)
         except anyio.get_cancelled_exc_class():
             raise
         except Exception as exc:
             raise LLMError(f"vLLM failed on {self.model}: {type(exc).__name__}: {exc}") from exc
-        if final is None or len(final.outputs) != n:
-            got = 0 if final is None else len(final.outputs)
-            raise LLMError(f"vLLM returned {got} outputs for n={n}")
+        if sorted(by_index) != list(range(n)):
+            raise LLMError(
+                f"vLLM returned samples {sorted(by_index)} for n={n}; expected indices 0..{n - 1}"
+            )
         choices = []
-        for out in sorted(final.outputs, key=lambda o: o.index):
+        for index in range(n):
+            out = by_index[index]
             reasoning, text = split_think(out.text)
             choices.append(Choice(text, reasoning, out.finish_reason))
         usage = Usage(
-            prompt_tokens=len(final.prompt_token_ids or ()),
-            completion_tokens=sum(len(o.token_ids) for o in final.outputs),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=sum(len(out.token_ids) for out in by_index.values()),
             requests=1,
             latency_s=time.perf_counter() - started,
         )
