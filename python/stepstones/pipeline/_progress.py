@@ -1,16 +1,22 @@
 """The live progress line of ``stepstones generate``, on stderr.
 
-On a terminal the line is redrawn in place a few times a second; otherwise (a log file, CI) a
-plain line is written every ``interval_s`` seconds, so logs stay readable.
+On a terminal or in a notebook, ``rich`` redraws the line in place a few times a second (it knows
+the terminal's width, the notebook's widget and how to keep printed text above the line);
+otherwise (a log file, CI) a plain line is written every ``interval_s`` seconds, so logs stay
+readable. The clock is injectable, so tests run on a mock clock instead of wall time.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 import anyio
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
 
 from stepstones.pipeline._config import Config
 from stepstones.pipeline._stats import histogram
@@ -19,6 +25,8 @@ from stepstones.records import Chain, Turn
 __all__ = ["Progress"]
 
 _BARS = " ▁▂▃▄▅▆▇█"
+#: Seconds between redraws of the live line on a terminal or in a notebook.
+LIVE_REFRESH_S = 0.25
 
 
 def sparkline(counts: list[int]) -> str:
@@ -30,13 +38,25 @@ def sparkline(counts: list[int]) -> str:
 
 
 class Progress:
-    """Counters fed by the runner (``on_turn``/``on_chain``/``on_error``) and their rendering."""
+    """Counters fed by the runner (``on_turn``/``on_chain``/``on_error``) and their rendering.
 
-    def __init__(self, config: Config, *, target: int, already: int = 0) -> None:
+    clock: seconds from any fixed origin (default :func:`time.monotonic`); the elapsed time and
+        the tokens per second are measured with it.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        target: int,
+        already: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.target = target
         self.already = already  # chains stored by an earlier, resumed run
-        self.started = time.monotonic()
+        self._clock = clock
+        self.started = clock()
         self.chains = 0
         self.turns = 0
         self.measured = 0
@@ -69,7 +89,7 @@ class Progress:
         self.chain_errors += 1
 
     def line(self) -> str:
-        elapsed = max(1e-9, time.monotonic() - self.started)
+        elapsed = max(1e-9, self._clock() - self.started)
         done = self.already + self.chains
         yield_ = self.viable / self.turns if self.turns else 0.0
         parts = [
@@ -87,19 +107,36 @@ class Progress:
         return " | ".join(parts)
 
     async def display(self, stream: TextIO | None = None, *, interval_s: float = 10.0) -> None:
-        """Refresh the line until cancelled; in place on a TTY, periodic plain lines otherwise."""
+        """Show the line until cancelled, then once more as it ends.
+
+        stream: default stderr. On a terminal or in a notebook (as ``rich`` detects them; a
+        ``TERM=dumb`` terminal counts as a log) the line is redrawn in place every
+        :data:`LIVE_REFRESH_S` seconds; anywhere else a plain line is written every
+        ``interval_s`` seconds.
+        """
         out = stream if stream is not None else sys.stderr
-        tty = out.isatty()
+        console = Console(file=out, highlight=False, markup=False, emoji=False)
+        live = console.is_jupyter or (console.is_terminal and not console.is_dumb_terminal)
+        if live:
+            await self._live(console)
+        else:
+            await self._plain(out, interval_s)
+
+    async def _live(self, console: Console) -> None:
+        with Live(console=console, auto_refresh=False, transient=False) as live:
+            try:
+                while True:
+                    live.update(Text(self.line()), refresh=True)
+                    await anyio.sleep(LIVE_REFRESH_S)
+            finally:
+                live.update(Text(self.line()), refresh=True)
+
+    async def _plain(self, out: TextIO, interval_s: float) -> None:
         try:
             while True:
-                self.draw(out, tty=tty)
-                await anyio.sleep(0.25 if tty else interval_s)
+                out.write(self.line() + "\n")
+                out.flush()
+                await anyio.sleep(interval_s)
         finally:
-            self.draw(out, tty=tty, final=True)
-
-    def draw(self, out: TextIO, *, tty: bool, final: bool = False) -> None:
-        if tty:
-            out.write("\r\x1b[2K" + self.line() + ("\n" if final else ""))
-        else:
             out.write(self.line() + "\n")
-        out.flush()
+            out.flush()
