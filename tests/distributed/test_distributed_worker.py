@@ -10,6 +10,7 @@ from stepstones.distributed import GenerationWorker, shard_of
 from stepstones.distributed._worker import decode_chain, decode_job, encode_job
 from stepstones.errors import ConfigError, SandboxClosedError
 from stepstones.pipeline import Job, chain_id
+from stepstones.sandbox._types import REQUIRED_LAYERS
 from stepstones.testing import ScriptedLLMServer
 
 
@@ -41,7 +42,11 @@ async def test_worker_grows_a_chain_and_closes() -> None:
     async with ScriptedLLMServer(play) as srv:
         worker = GenerationWorker(worker_spec(srv.base_url))
         report = await worker.ready()
-        assert "seccomp" in report or "isolation" in report
+        assert worker._sandbox is not None
+        caps = worker._sandbox.capabilities  # the sandbox ready() started (spec: full isolation)
+        assert report == str(caps)
+        assert caps.isolation == "full" and caps.missing == ()
+        assert set(REQUIRED_LAYERS) <= set(caps.active), caps.active
         seed = seeds(1)[0]
         chain = decode_chain(await worker.grow(encode_job(Job(seed, "deduction", "adaptive"))))
         await worker.close()
