@@ -157,10 +157,7 @@ class BaseEnvironment:
             raise ConfigError(
                 f"instruction must be one of {sorted(_prompts.PROGRESSIONS)}, got {instruction!r}"
             )
-        try:
-            aim = _prompts.progression(instruction, target)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
+        aim = _prompts.progression(instruction, target)
         body = (
             "Here is the previous problem:\n\n"
             f"{_prompts.render_problem(problem)}\n\n"

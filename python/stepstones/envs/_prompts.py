@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from stepstones.errors import ConfigError
 from stepstones.records import Message, Problem, Seed, Summary
 
 __all__ = [
@@ -57,7 +58,7 @@ def progression(instruction: str, target: tuple[float, float] = DEFAULT_TARGET) 
     """The instruction for an adaptive step aiming at the pass-rate band ``target``."""
     low, high = target
     if not 0.0 <= low <= high <= 1.0:
-        raise ValueError(f"target must be a band 0 <= low <= high <= 1, got {target!r}")
+        raise ConfigError(f"target must be a band 0 <= low <= high <= 1, got {target!r}")
     return _PROGRESSION_TEXT[instruction].format(low=low, high=high)
 
 

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from stepstones import envs
 from stepstones.envs import BaseEnvironment, Environment
+from stepstones.errors import SeedError
 from stepstones.llm import ChatBackend, Endpoint, LLMClient, check_endpoint, resolve_endpoint
 from stepstones.pipeline._chain import run_chain
 from stepstones.pipeline._config import CONFIG_ENV, Config, SamplingConfig, load_config
@@ -42,8 +43,10 @@ def as_seed(seed: Seed | str) -> Seed:
     """A Seed as given, or one made from a plain string of code (id = hash of the text)."""
     if isinstance(seed, Seed):
         return seed
-    if not isinstance(seed, str) or not seed.strip():
-        raise ValueError("seed must be a Seed or a non-empty string of code")
+    if not isinstance(seed, str):
+        raise TypeError(f"seed must be a Seed or a string of code, got {type(seed).__name__}")
+    if not seed.strip():
+        raise SeedError("seed is empty: give a Seed or a non-empty string of code")
     lines = seed.count("\n") + (0 if seed.endswith("\n") else 1)
     return Seed(id=content_hash(seed), text=seed, source="<string>", start_line=1, end_line=lines)
 

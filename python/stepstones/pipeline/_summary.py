@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from stepstones.errors import GradingError
 from stepstones.pipeline._config import Config
 from stepstones.records import Attempt, Grade, Rejection, Summary
 
@@ -27,7 +28,10 @@ def build_summary(attempts: Sequence[Attempt], grades: Sequence[Grade], config: 
     more than a missing one); format errors are counted instead.
     """
     if len(attempts) != len(grades):
-        raise ValueError(f"{len(attempts)} attempts but {len(grades)} grades")
+        raise GradingError(
+            f"{len(attempts)} attempts but {len(grades)} grades: a grader must return one grade "
+            "per answer"
+        )
     n = len(attempts)
     passed = [a for a, g in zip(attempts, grades, strict=True) if g.reward > 0]
     failed = [(a, g) for a, g in zip(attempts, grades, strict=True) if g.reward <= 0]

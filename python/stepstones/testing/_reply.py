@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stepstones.errors import ConfigError
+
 __all__ = ["Reply", "Request", "completion"]
 
 
@@ -59,7 +61,7 @@ def completion(
         thoughts = [None] * len(texts)
     else:
         if len(reasoning) != len(texts):
-            raise ValueError(
+            raise ConfigError(
                 f"reasoning needs one entry per text: {len(reasoning)} for {len(texts)} texts"
             )
         thoughts = reasoning
