@@ -6,6 +6,7 @@ teacher), its student prompt and its grader; everything else follows the same re
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
@@ -35,8 +36,11 @@ if TYPE_CHECKING:
 __all__ = ["BaseEnvironment"]
 
 
-class BaseEnvironment:
+class BaseEnvironment(ABC):
     """Shared behaviour of an environment; configuration is fixed at construction.
+
+    A subclass must define :meth:`task`, :meth:`student_prompt` and :meth:`grade` (abstract:
+    a subclass that forgets one cannot be instantiated).
 
     n_inputs: how many ``input`` blocks the teacher must write (the paper: 5).
     banned: constructs that make reference code invalid.
@@ -78,19 +82,19 @@ class BaseEnvironment:
         return f"{type(self).__name__}(n_inputs={self.n_inputs})"
 
     # --- environment-specific text -------------------------------------------------------------
+    @abstractmethod
     def task(self) -> str:
         """What the problem is and what the student will see (for the teacher)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def student_prompt(self, problem: Problem) -> list[Message]:
         """What the student sees for this problem."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def grade(
         self, problem: Problem, answers: Sequence[str | None], sandbox: Sandbox
     ) -> list[Grade]:
         """Binary rewards for the extracted answers to one problem (None: no answer, 0.0)."""
-        raise NotImplementedError
 
     def check_gradable(self, problem: Problem) -> None:
         """Raise ConfigError unless ``problem`` belongs to this environment and has gold outputs."""
