@@ -6,6 +6,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from stepstones.errors import SandboxError
+
 __all__ = ["bootstrap_argv", "readable_paths"]
 
 _HERE = Path(__file__).resolve().parent
@@ -31,7 +33,7 @@ def _extension_path() -> str:
 
     path = _sandbox.__file__
     if path is None:  # pragma: no cover - an extension module always has a file
-        raise RuntimeError("stepstones._sandbox has no __file__")
+        raise SandboxError("stepstones._sandbox has no __file__: reinstall stepstones")
     return str(Path(path).resolve())
 
 
