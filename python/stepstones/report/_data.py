@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 import msgspec
 
 from stepstones.dataset import BIN_SETS
+from stepstones.errors import ConfigError
 from stepstones.pipeline import Config, histogram
 from stepstones.records import Chain, Turn
 
@@ -136,7 +137,7 @@ def wilson(successes: int, n: int, z: float = _Z95) -> tuple[float, float]:
     successes, which is where small runs live. ``n == 0`` gives the uninformative (0, 1).
     """
     if n < 0 or not 0 <= successes <= n:
-        raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
+        raise ConfigError(f"need 0 <= successes <= n, got {successes} of {n}")
     if n == 0:
         return 0.0, 1.0
     p = successes / n
