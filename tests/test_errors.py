@@ -5,6 +5,7 @@ below. The raise sites are found by reading the source (``ast``), not by importi
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -45,7 +46,9 @@ LOCAL_CONTROL_FLOW = {"ValueError"}
 DEFINED_ELSEWHERE = {("_literal.py", "LiteralParseError"), ("_literal.py", "NotLiteralError")}
 
 
+@functools.cache
 def _sources() -> list[tuple[str, ast.Module]]:
+    """Every module of the package, parsed once for all the tests here."""
     return [
         (path.relative_to(PACKAGE).as_posix(), ast.parse(path.read_text(), str(path)))
         for path in sorted(PACKAGE.rglob("*.py"))
