@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 from _browser import find_chromium, layout, screenshot
-from _report_runs import varied_chains, write_run
 from PIL import Image, ImageChops, ImageStat
 
-from stepstones.report import compute, figure_ids, load_run, write_report
+from stepstones.report import compute, figure_ids, load_run
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +35,10 @@ def _blank_share(region: Image.Image) -> float:
     return sum(hist[245:]) / max(1, grey.width * grey.height)
 
 
-def test_every_figure_is_drawn_in_chromium(browser: str, tmp_path: Path) -> None:
-    run = write_run(tmp_path / "run", varied_chains())
-    page = write_report(run, tmp_path / "report")
+def test_every_figure_is_drawn_in_chromium(
+    browser: str, varied: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run, page = varied
     ids = figure_ids(compute(load_run(run)))
     probe = layout(browser, page, tmp_path)
     boxes = {f["id"]: f for f in probe["figures"]}

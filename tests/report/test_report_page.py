@@ -14,17 +14,10 @@ from _report_runs import HOSTILE_REPLY, chain, varied_chains, write_run
 from stepstones.cli import main
 from stepstones.errors import StoreError
 from stepstones.records import encode_json
-from stepstones.report import ReportData, compute, figure_ids, load_run, write_report
+from stepstones.report import ReportData, compute, figure_ids, load_run
 from stepstones.report._page import render
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def varied(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A run of varied chains and its report (drawn once: figures take seconds)."""
-    run = write_run(tmp_path_factory.mktemp("varied") / "run", varied_chains())
-    return run, write_report(run)
 
 
 def _page_text(run: Path) -> str:
