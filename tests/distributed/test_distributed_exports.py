@@ -15,8 +15,6 @@ EXPECTED = [
     "RewardReplica",
     "RewardReplicas",
     "WorkerSpec",
-    "add_ray_arguments",
-    "add_serve_ray_arguments",
     "check_endpoint",
     "connect",
     "require_ray",

@@ -8,7 +8,6 @@ with every wanted chain stored exactly once, and a resumed run must add only wha
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,9 @@ import anyio.from_thread
 import pytest
 from _distributed_play import CONFIG, Play, seeds, worker_spec
 
-from stepstones.distributed import RayRunner, add_ray_arguments, run_on_ray, shard_of
+from stepstones.cli import main
+from stepstones.distributed import RayRunner, shard_of
 from stepstones.pipeline import Job, Manifest, RunStore, chain_id, read_chains
-from stepstones.pipeline import _cli as generate_cli
 from stepstones.pipeline._store import CHAINS_FILE
 from stepstones.testing import ScriptedLLMServer
 
@@ -91,16 +90,6 @@ async def test_killed_actor_is_replaced_and_the_store_is_complete_and_duplicate_
     assert len(ids) == len(set(ids)) == 11
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
-    """``stepstones generate``'s own parser with the Ray options (added here unless the
-    generate CLI already wires them in)."""
-    parser = argparse.ArgumentParser(prog="stepstones generate")
-    generate_cli.add_arguments(parser)
-    if "--ray" not in parser._option_string_actions:
-        add_ray_arguments(parser)
-    return parser.parse_args(argv)
-
-
 def test_generate_cli_on_ray_runs_and_resumes(
     ray_cluster: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -119,14 +108,17 @@ def test_generate_cli_on_ray_runs_and_resumes(
             "--ray", ray_cluster.address, "--ray-actors", "2",
             "--ray-cpus-per-actor", "0.5", "--sandbox-workers", "1",
         ]  # fmt: skip
-        assert run_on_ray(parse([*common, "--chains", "3"])) == 0
+        # Through the `stepstones` entry point itself: a regression that unwires --ray from
+        # `stepstones generate` fails here (it would grow the chains locally, or not parse).
+        assert main(["generate", *common, "--chains", "3"]) == 0
         assert len(stored_ids(out)) == 3
-        assert run_on_ray(parse([*common, "--chains", "5"])) == 0
+        assert main(["generate", *common, "--chains", "5"]) == 0
     ids = stored_ids(out)
     assert len(ids) == len(set(ids)) == 5
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["opened"] == 2 and manifest["teacher"].startswith("scripted @ http://127.0.0.1")
     err = capsys.readouterr().err
+    assert f"on Ray ({ray_cluster.address}): 2 actors" in err
     assert "5 chains in" in err and "(2 new, 3 already there, 0 failed, 0 actor restarts)" in err
 
 

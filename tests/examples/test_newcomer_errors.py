@@ -9,7 +9,7 @@ starts the sandbox, before its run directory is made: a failure leaves nothing b
 
 from __future__ import annotations
 
-import argparse
+import re
 import shutil
 import socket
 import subprocess
@@ -27,8 +27,8 @@ from stepstones.errors import (
     SeedError,
 )
 from stepstones.llm import Endpoint
+from stepstones.cli import main
 from stepstones.pipeline import Config, generate_chain
-from stepstones.pipeline import _cli as generate_cli
 from stepstones.sandbox import Sandbox
 from stepstones.seeds import SeedSampler
 from stepstones.testing import ScriptedLLMServer
@@ -91,33 +91,23 @@ async def test_api_no_server() -> None:
         )  # fmt: skip
 
 
-def ray_args(argv: list[str]) -> argparse.Namespace:
-    from stepstones.distributed import add_ray_arguments
-
-    parser = argparse.ArgumentParser(prog="stepstones generate")
-    generate_cli.add_arguments(parser)
-    if "--ray" not in parser._option_string_actions:  # until the generate CLI wires it in
-        add_ray_arguments(parser)
-    return parser.parse_args(argv)
-
-
-def test_ray_run_no_server_and_wrong_model_stop_before_ray(tmp_path: Path) -> None:
-    """``stepstones generate --ray`` (run_on_ray) checks the endpoints before Ray starts."""
-    from stepstones.distributed import run_on_ray
-
+def test_ray_run_no_server_and_wrong_model_stop_before_ray(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``stepstones generate --ray`` checks the endpoints before Ray starts."""
     url = closed_url()
-    args = ray_args([*small(tmp_path / "a"), "--teacher-url", url, "--teacher-model", "m",
-                     "--ray", "local"])  # fmt: skip
-    with pytest.raises(LLMConnectionError, match=f"^no server answers at {url} "):
-        run_on_ray(args)
+    argv = [*small(tmp_path / "a"), "--teacher-url", url, "--teacher-model", "m", "--ray", "local"]
+    assert main(["generate", *argv]) == 1
+    assert capsys.readouterr().err.startswith(f"stepstones generate: no server answers at {url} ")
     with (
         anyio.from_thread.start_blocking_portal("asyncio") as portal,
         portal.wrap_async_context_manager(served("scripted")) as srv,
     ):
-        args = ray_args([*small(tmp_path / "b"), "--teacher-url", srv.base_url,
-                         "--teacher-model", "Qwen/typo", "--ray", "local"])  # fmt: skip
-        with pytest.raises(ConfigError, match=r"^model 'Qwen/typo' is not served at .*'scripted'"):
-            run_on_ray(args)
+        argv = [*small(tmp_path / "b"), "--teacher-url", srv.base_url,
+                "--teacher-model", "Qwen/typo", "--ray", "local"]  # fmt: skip
+        assert main(["generate", *argv]) == 1
+    err = capsys.readouterr().err
+    assert re.match(r"stepstones generate: model 'Qwen/typo' is not served at .*'scripted'", err)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 

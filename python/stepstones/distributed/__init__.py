@@ -6,12 +6,12 @@ event loop, sandbox and LLM clients (:class:`GenerationWorker`); only the driver
 :class:`~stepstones.pipeline.RunStore`, so a run keeps the single-machine resume guarantees and
 an actor that dies has its unfinished chains grown again by a fresh one. A problem is accepted
 only once in the whole run, whichever actor proposes it (the driver's problem ledger), as on one
-machine. ``stepstones generate --ray ADDRESS`` drives it (:func:`add_ray_arguments`,
-:func:`run_on_ray`).
+machine. ``stepstones generate --ray ADDRESS`` drives it (:func:`run_on_ray`, with the
+settings the one CLI layer, ``stepstones._cli``, builds for local and Ray runs alike).
 
 Rewards: :class:`RewardReplicas` starts one reward server per node (:class:`RewardReplica`)
 and gives the comma-separated URL list that OpenRLHF's ``--reward.remote_url`` takes
-(``stepstones serve --ray ADDRESS``: :func:`add_serve_ray_arguments`, :func:`serve_on_ray`).
+(``stepstones serve --ray ADDRESS``: :func:`serve_on_ray`).
 
 :func:`check_endpoint` (:func:`stepstones.llm.check_endpoint`, re-exported here) fails fast,
 in one sentence, when no server answers at an endpoint or it does not serve the model (every
@@ -23,11 +23,11 @@ Ray itself is imported only when one of these runs, never by ``import stepstones
 from __future__ import annotations
 
 from stepstones.distributed._driver import RayRunner
-from stepstones.distributed._generate_cli import add_ray_arguments, run_on_ray
+from stepstones.distributed._generate_cli import run_on_ray
 from stepstones.distributed._preflight import check_endpoint
 from stepstones.distributed._ray import LOCAL, connect, require_ray
 from stepstones.distributed._replicas import ReplicaSettings, RewardReplica, RewardReplicas
-from stepstones.distributed._serve_cli import add_serve_ray_arguments, serve_on_ray
+from stepstones.distributed._serve_cli import serve_on_ray
 from stepstones.distributed._shard import shard_of
 from stepstones.distributed._worker import GenerationWorker, WorkerSpec
 
@@ -39,8 +39,6 @@ __all__ = [
     "RewardReplica",
     "RewardReplicas",
     "WorkerSpec",
-    "add_ray_arguments",
-    "add_serve_ray_arguments",
     "check_endpoint",
     "connect",
     "require_ray",

@@ -72,11 +72,7 @@ class RewardReplica:
         self._sandbox = Sandbox(workers=s.workers, allow_weaker=s.allow_weaker)
         try:
             app = RewardApp(
-                Rewarder(
-                    self._sandbox,
-                    max_concurrent_grades=config.max_concurrent_grades,
-                    grade_timeout_s=config.grade_timeout_s,
-                ),
+                Rewarder.from_config(self._sandbox, config),
                 config,
             )
             self._portal_cm = anyio.from_thread.start_blocking_portal("asyncio")

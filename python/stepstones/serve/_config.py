@@ -30,7 +30,7 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = 5000  # not vLLM's 8000, which often runs beside it
     token: str | None = None
     max_body_kib: int = 16 * 1024
     max_items: int = 4096

@@ -27,6 +27,7 @@ from stepstones.serve._metrics import Metrics
 if TYPE_CHECKING:
     from stepstones.envs import BaseEnvironment, Environment
     from stepstones.sandbox import Sandbox
+    from stepstones.serve._config import ServerConfig
 
 __all__ = ["OUTCOMES", "Rewarder", "Verdict"]
 
@@ -117,6 +118,18 @@ class Rewarder:
         self.metrics = metrics if metrics is not None else Metrics()
         self._batcher: Batcher[str | None, Verdict] = Batcher(
             self._grade, window_s=batch_window_s, max_batch=max_batch
+        )
+
+    @classmethod
+    def from_config(cls, sandbox: Sandbox | None, config: ServerConfig) -> Rewarder:
+        """The rewarder a server with ``config`` grades with: its grade concurrency, deadline
+        and batching (one constructor for the local server and every Ray replica)."""
+        return cls(
+            sandbox,
+            max_concurrent_grades=config.max_concurrent_grades,
+            grade_timeout_s=config.grade_timeout_s,
+            batch_window_s=config.batch_window_s,
+            max_batch=config.max_batch,
         )
 
     @property

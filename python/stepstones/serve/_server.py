@@ -24,10 +24,14 @@ def bind(host: str, port: int, *, backlog: int = 4096) -> socket.socket:
     """A listening TCP socket (port 0 picks a free one); ``SO_REUSEADDR`` for quick restarts."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(backlog)
-    sock.set_inheritable(True)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()  # a busy port or a foreign address leaves no socket open behind
+        raise
     return sock
 
 
