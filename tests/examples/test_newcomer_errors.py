@@ -20,6 +20,7 @@ import anyio
 import pytest
 from _examples_run import Deduction, clean_env
 
+from stepstones.cli import main
 from stepstones.errors import (
     ConfigError,
     IsolationUnavailableError,
@@ -27,7 +28,6 @@ from stepstones.errors import (
     SeedError,
 )
 from stepstones.llm import Endpoint
-from stepstones.cli import main
 from stepstones.pipeline import Config, generate_chain
 from stepstones.sandbox import Sandbox
 from stepstones.seeds import SeedSampler
