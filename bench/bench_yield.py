@@ -54,6 +54,7 @@ from typing import Any
 import anyio
 
 from stepstones.envs import get as get_env
+from stepstones.errors import ConfigError
 from stepstones.llm import Endpoint
 from stepstones.pipeline import (
     LOCAL_CONFIG,
@@ -183,6 +184,21 @@ def _endpoint(url: str | None, model: str | None, role: str) -> Endpoint | None:
     return Endpoint(base_url=url, model=model, max_concurrency=8)
 
 
+def _model(name: str) -> str:
+    return name.split(" @ ", maxsplit=1)[0]  # the URL part changes (the embedded server's port)
+
+
+def _same_models(stored: Manifest, now: Manifest, run_dir: Path) -> None:
+    """A chain id does not name the models: resuming with others would mix two measurements."""
+    for role in ("teacher", "student"):
+        before, after = _model(getattr(stored, role)), _model(getattr(now, role))
+        if before != after:
+            raise ConfigError(
+                f"{run_dir} was grown with {role} {before!r}, not {after!r}: "
+                "give another --out to measure this model"
+            )
+
+
 async def grow(args: argparse.Namespace, env: Env, seeds: Sequence[Seed], run_dir: Path) -> int:
     """Grow the missing chains of ``env`` into ``run_dir``; returns how many were stored."""
     teacher = _endpoint(args.teacher_url, args.teacher_model, "teacher")
@@ -201,6 +217,7 @@ async def grow(args: argparse.Namespace, env: Env, seeds: Sequence[Seed], run_di
             seeds=f"{args.seed_source or 'stdlib'} ({args.seed_unit}) #{args.first_seed}+",
         )
         store = stack.enter_context(RunStore.open(run_dir, manifest))
+        _same_models(store.manifest, manifest, run_dir)
         done = list(read_chains(run_dir))
         runners: list[Runner] = []
 
