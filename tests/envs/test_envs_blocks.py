@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stepstones.envs import blocks, split_reasoning
+from stepstones.envs._blocks import _normalize
 
 
 def test_tags_are_normalized_and_order_kept() -> None:
@@ -87,3 +89,105 @@ def test_round_trip_of_rendered_blocks(texts: list[str]) -> None:
 def test_never_raises(text: str) -> None:
     for block in blocks(text):
         assert isinstance(block.text, str)
+
+
+# --- linear time on adversarial replies (issue 10, finding 3) ------------------------------------
+def _reference_split(text: str) -> tuple[str, str]:
+    """The obvious definition: find the fences afresh in what is left after every section."""
+    text = _normalize(text)
+    low = text.lower()
+    if "<think>" not in low and "</think>" not in low:
+        return text, ""
+
+    def fenced_spans(t: str) -> list[tuple[int, int]]:
+        spans, opened, pos = [], None, 0
+        for line in t.splitlines(keepends=True):
+            if line.lstrip()[:3] in ("```", "~~~"):
+                if opened is None:
+                    opened = pos
+                else:
+                    spans.append((opened, pos + len(line)))
+                    opened = None
+            pos += len(line)
+        if opened is not None:
+            spans.append((opened, len(t)))
+        return spans
+
+    def outside(t: str, tag: str, spans: list[tuple[int, int]]) -> list[int]:
+        return [
+            i
+            for i in range(len(t))
+            if t.startswith(tag, i) and not any(a <= i < b for a, b in spans)
+        ]
+
+    reasoning: list[str] = []
+    out: list[str] = []
+    rest = text
+    while True:
+        low, spans = rest.lower(), fenced_spans(rest)
+        opens = outside(low, "<think>", spans)
+        if not opens:
+            closes = [] if out else outside(low, "</think>", spans)
+            if closes:
+                return rest[closes[-1] + 8 :], rest[: closes[-1]].strip()
+            out.append(rest)
+            break
+        start = opens[0]
+        out.append(rest[:start])
+        end = low.find("</think>", start)
+        if end < 0:
+            reasoning.append(rest[start + 7 :].strip())
+            break
+        reasoning.append(rest[start + 7 : end].strip())
+        rest = rest[end + 8 :]
+    return "".join(out), "\n\n".join(r for r in reasoning if r)
+
+
+_SOUP = st.lists(
+    st.sampled_from(
+        [
+            "<think>", "</think>", "<THINK>", "</Think>", "<think", "think>", "```", "~~~",
+            "````", "```py", "  ```", "\t~~~~", "\n", "\n\n", " ", "x", "a\n", "\x0b",
+            "\u2028", "\x85", "\u212a", "<|im_end|>", "<s>",
+        ]
+    ),
+    max_size=40,
+).map("".join)  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(_SOUP)
+def test_split_reasoning_matches_the_reference_on_tag_soup(text: str) -> None:
+    assert split_reasoning(text) == _reference_split(text)
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=60))
+def test_split_reasoning_matches_the_reference_on_any_text(text: str) -> None:
+    if len(text.lower()) == len(text):  # a few letters lower to two ('İ'): see the next test
+        assert split_reasoning(text) == _reference_split(text)
+
+
+def test_letters_that_lower_to_two_do_not_shift_the_cut() -> None:
+    assert split_reasoning("İ<think>why</think>answer") == ("İanswer", "why")
+
+
+@pytest.mark.timeout(30)  # the quadratic version needs hours here; linear takes about a second
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<think>x</think>y" * 200_000,
+        "```\n<think>x</think>\n```\n" * 100_000,
+        "<THINK>\n```py\n</think>~~~\n" * 50_000,
+        "</think>" * 200_000,
+    ],
+    ids=["pairs", "fenced-pairs", "fences-in-sections", "closes-only"],
+)
+def test_split_reasoning_is_linear_on_adversarial_tag_soup(text: str) -> None:
+    body, _ = split_reasoning(text)
+    assert len(body) <= len(text)
+
+
+@pytest.mark.timeout(30)
+def test_blocks_is_linear_on_a_line_of_fences() -> None:
+    assert blocks("a``` ```b " * 300_000) == []  # inline code, 300,000 times on one line
+    assert len(blocks("```\n" + "~~~ " * 200_000 + "\n```")) == 1
