@@ -59,6 +59,7 @@ def test_trajectories_mark_each_turn_a_stone_or_its_rejection() -> None:
     ]
     assert t.points[0].text == "format problem in turn 0"
     assert t.points[2].text == "add 2 <b>to</b> x"
+    assert t.points[2].code == "def f(x):\n    return x + 2\n" and t.points[0].code == ""
     assert t.stones == 2
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from stepstones.report._compute import ReportData, compute
 from stepstones.report._data import (
+    CODE_CHARS,
     DIFFICULTY_BINS,
     REPLY_CHARS,
     ROLES,
@@ -36,6 +37,7 @@ from stepstones.report._page import figure_ids
 from stepstones.report._write import PAGE, figures, write_report
 
 __all__ = [
+    "CODE_CHARS",
     "DIFFICULTY_BINS",
     "PAGE",
     "REPLY_CHARS",

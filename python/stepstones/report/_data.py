@@ -22,6 +22,7 @@ from stepstones.pipeline import Config, histogram
 from stepstones.records import Chain, Turn
 
 __all__ = [
+    "CODE_CHARS",
     "DIFFICULTY_BINS",
     "REPLY_CHARS",
     "ROLES",
@@ -47,6 +48,8 @@ __all__ = [
 DIFFICULTY_BINS = 20
 #: A teacher reply shown as a rejection's example is cut to this many characters.
 REPLY_CHARS = 1200
+#: A stone's code shown beside an example chain is cut to this many characters.
+CODE_CHARS = 400
 #: Who spends tokens or time on a turn: the two LLM roles and the sandbox (no tokens).
 ROLES = ("teacher", "student", "sandbox")
 _Z95 = 1.959963984540054  # the two-sided 95 % normal quantile
@@ -58,6 +61,8 @@ class Point(msgspec.Struct, frozen=True, kw_only=True):
     kind: "stone", or the rejection's kind ("format", "duplicate", ...).
     pass_rate: the measured pass rate of a stone; None for a rejection.
     text: a stone's problem message, or the rejection's reason.
+    code: a stone's reference code, trimmed to ``CODE_CHARS`` (deduction and abduction problems
+        have no message: the code is the problem); "" for a rejection.
     """
 
     turn: int
@@ -65,6 +70,7 @@ class Point(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     pass_rate: float | None
     text: str
+    code: str = ""
 
 
 class Trajectory(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,6 +95,7 @@ def _point(turn: Turn) -> Point:
             kind="stone",
             pass_rate=turn.problem.pass_rate,
             text=turn.problem.message,
+            code=trim(turn.problem.code, CODE_CHARS),
         )
     kind: str
     if turn.rejection is not None:

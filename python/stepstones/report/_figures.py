@@ -213,6 +213,7 @@ def example_figure(t: Trajectory, config: Config, number: int) -> Figure:
     ax = fig.subplots()
     max_turn = max((p.turn for p in t.points), default=0)
     _pass_rate_axes(ax, config, max(max_turn, 1))
+    ax.set_xlim(-0.4, max(max_turn, 1) + 0.8)  # room for the last turn's label
     kinds = _draw_chain(ax, t, 0.0, _colour(MODE_COLOURS, t.mode), size=60, alpha=1.0, labels=True)
     _kind_legend(ax, kinds, config, _colour(MODE_COLOURS, t.mode))
     ax.set_ylabel("pass rate")

@@ -31,6 +31,7 @@ img.figure { display: block; max-width: 100%; height: auto; margin: 8px 0; }
 .example { display: flex; gap: 16px; align-items: flex-start; margin: 10px 0 22px; }
 .example img.figure { flex: 0 0 auto; max-width: 620px; }
 .example table { flex: 1 1 auto; }
+.example pre { max-height: 110px; margin-top: 3px; }
 table.rejections td:nth-child(4) { min-width: 14em; }
 pre { white-space: pre-wrap; word-break: break-word; max-height: 260px; overflow: auto;
       background: #f7f7f7; padding: 6px; margin: 0; font-size: 11.5px; }
@@ -127,10 +128,15 @@ def _outcome(p_rate: float | None, kind: str) -> str:
 
 def _example(number: int, t: Trajectory, images: Mapping[str, bytes]) -> str:
     rows = [
-        [str(p.turn), _e(p.instruction), _e(_outcome(p.pass_rate, p.kind)), _e(p.text)]
+        [
+            str(p.turn),
+            _e(p.instruction),
+            _e(_outcome(p.pass_rate, p.kind)),
+            _e(p.text) + (f"<pre>{_e(p.code)}</pre>" if p.code else ""),
+        ]
         for p in t.points
     ]
-    table = _table(["turn", "asked", "pass rate", "problem message or reason"], rows, {0})
+    table = _table(["turn", "asked", "pass rate", "problem (message, code) or reason"], rows, {0})
     caption = f"chain {_e(t.chain_id)}, seed {_e(t.seed)}"
     img = _img(f"fig-example-{number}", images, f"example chain {number}")
     return f'<div class="example">{img}<div><p class="note">{caption}</p>{table}</div></div>'
