@@ -103,7 +103,7 @@ def test_curriculum_cli_writes_stages_plan_and_launch_script(
     src = _store(tmp_path)
     out = tmp_path / "soft"
     argv = ["curriculum", str(src), "--schedule", "medium_start_reverse", "--total-steps", "8"]
-    argv += ["--prompts-per-step", "16", "--out", str(out), "--seed", "5"]
+    argv += ["--prompts-per-step", "16", "--allow-repeats", "--out", str(out), "--seed", "5"]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     assert [s[0] for s in summary["stages"]] == [

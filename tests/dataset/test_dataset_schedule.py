@@ -89,7 +89,7 @@ def _pools() -> dict[str, list]:
 
 def test_materialised_stages_realise_the_weights() -> None:
     sched = SCHEDULES["soft"].scaled(40)  # stages of 7.5/10/12.5/10 steps -> 8, 10, 12, 10
-    stages = materialise(sched, _pools(), prompts_per_step=64, seed=7)
+    stages = materialise(sched, _pools(), prompts_per_step=64, seed=7, max_repeats=None)
     assert [s.until_step - s.start_step for s in stages] == [8, 10, 12, 10]
     pools = _pools()
     ids = {b: {p.id for p in ps} for b, ps in pools.items()}
@@ -107,9 +107,9 @@ def test_materialised_stages_realise_the_weights() -> None:
         for b in realised:
             uses = Counter(p.id for bb, p in st_data.items if bb == b)
             assert max(uses.values()) - min(uses.values()) <= 1
-    again = materialise(sched, _pools(), prompts_per_step=64, seed=7)
+    again = materialise(sched, _pools(), prompts_per_step=64, seed=7, max_repeats=None)
     assert again == stages
-    other = materialise(sched, _pools(), prompts_per_step=64, seed=8)
+    other = materialise(sched, _pools(), prompts_per_step=64, seed=8, max_repeats=None)
     assert [s.items for s in other] != [s.items for s in stages]
 
 

@@ -4,6 +4,11 @@ OpenRLHF shuffles its prompt set every epoch, so sampling weights cannot vary in
 dataset. Each stage therefore becomes its own dataset of ``steps × prompts_per_step`` prompts
 whose bin counts are the stage weights (largest-remainder rounding), trained in order, each
 launch starting from the previous stage's checkpoint.
+
+A stage is a sample of *distinct* problems: a bin with at least as many problems as the stage
+asks for gives each at most once. A bin with fewer is repeated in whole shuffled passes
+(epochs); past ``max_repeats`` epochs the stage is refused rather than filled with a handful
+of problems repeated thousands of times.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ from stepstones.dataset._schedule import Schedule
 from stepstones.errors import ExportError
 from stepstones.records import Env, Problem
 
-__all__ = ["StageData", "materialise", "mix", "quotas"]
+__all__ = ["MAX_REPEATS", "StageData", "materialise", "mix", "quotas"]
+
+#: The most passes (epochs) one stage may make over a bin's problems unless repeats are allowed.
+MAX_REPEATS = 4.0
 
 
 class StageData(msgspec.Struct, frozen=True, kw_only=True):
@@ -28,6 +36,7 @@ class StageData(msgspec.Struct, frozen=True, kw_only=True):
     until_step: int
     weights: dict[str, float]  # normalised
     counts: dict[str, int]  # realised prompts per bin
+    distinct: dict[str, int]  # distinct problems per bin behind those prompts
     items: tuple[tuple[str, Problem], ...]  # (bin name, problem)
 
 
@@ -61,35 +70,38 @@ def materialise(
     prompts_per_step: int,
     seed: int = 0,
     renormalise: bool = False,
+    max_repeats: float | None = MAX_REPEATS,
 ) -> list[StageData]:
     """The stage datasets of ``schedule`` drawn from ``pools`` (bin name -> problems).
 
     A bin with weight but no problems is an error unless ``renormalise``, which spreads its
-    weight over the stage's other bins.
+    weight over the stage's other bins. A stage that would pass over a bin's problems more
+    than ``max_repeats`` times is an error naming the shortfall (None: no limit). Every stage
+    is checked before any is drawn.
     """
     if prompts_per_step < 1:
         raise ExportError(f"prompts_per_step must be >= 1, got {prompts_per_step}")
+    plans = [
+        _stage_counts(schedule, i, pools, prompts_per_step, renormalise)
+        for i in range(len(schedule.stages))
+    ]
+    if max_repeats is not None:
+        for i, (_, counts) in enumerate(plans):
+            for b, n in counts.items():
+                epochs = n / len(pools[b])
+                if epochs > max_repeats:
+                    raise ExportError(
+                        f"stage {i + 1} of schedule {schedule.name!r} asks for {n} {b} prompts "
+                        f"but only {len(pools[b])} {b} problems pass the filters: {epochs:,.1f} "
+                        f"epochs over them, more than the limit of {max_repeats:g}; lower "
+                        "--total-steps or --prompts-per-step, generate more problems, or pass "
+                        "--allow-repeats"
+                    )
     rng = random.Random(seed)
     out: list[StageData] = []
-    for i, st in enumerate(schedule.stages):
-        weights = schedule.normalised(i)
-        empty = [b for b in weights if not pools.get(b)]
-        if empty and not renormalise:
-            raise ExportError(
-                f"stage {i + 1} of schedule {schedule.name!r} gives weight to bins {empty} "
-                "that have no problems: generate more problems, choose other bins, or pass "
-                "renormalise (--renormalise) to spread their weight over the other bins"
-            )
-        weights = {b: w for b, w in weights.items() if b not in empty}
-        if not weights:
-            raise ExportError(
-                f"stage {i + 1} of schedule {schedule.name!r} has no bin with problems"
-            )
-        total = sum(weights.values())
-        weights = {b: w / total for b, w in weights.items()}
+    for i, (weights, counts) in enumerate(plans):
+        st = schedule.stages[i]
         start = schedule.start_step(i)
-        n = (st.until_step - start) * prompts_per_step
-        counts = quotas(weights, n)
         items = [(b, p) for b in sorted(counts) for p in _draw(pools[b], counts[b], rng)]
         rng.shuffle(items)
         out.append(
@@ -99,10 +111,37 @@ def materialise(
                 until_step=st.until_step,
                 weights=weights,
                 counts=counts,
+                distinct={b: min(n, len(pools[b])) for b, n in counts.items()},
                 items=tuple(items),
             )
         )
     return out
+
+
+def _stage_counts(
+    schedule: Schedule,
+    i: int,
+    pools: Mapping[str, Sequence[Problem]],
+    prompts_per_step: int,
+    renormalise: bool,
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Stage ``i``'s weights over the bins that have problems, and its prompts per bin."""
+    st = schedule.stages[i]
+    weights = schedule.normalised(i)
+    empty = [b for b in weights if not pools.get(b)]
+    if empty and not renormalise:
+        raise ExportError(
+            f"stage {i + 1} of schedule {schedule.name!r} gives weight to bins {empty} "
+            "that have no problems: generate more problems, choose other bins, or pass "
+            "renormalise (--renormalise) to spread their weight over the other bins"
+        )
+    weights = {b: w for b, w in weights.items() if b not in empty}
+    if not weights:
+        raise ExportError(f"stage {i + 1} of schedule {schedule.name!r} has no bin with problems")
+    total = sum(weights.values())
+    weights = {b: w / total for b, w in weights.items()}
+    n = (st.until_step - schedule.start_step(i)) * prompts_per_step
+    return weights, quotas(weights, n)
 
 
 def mix(problems: Sequence[Problem], per_env: Mapping[Env, int], *, seed: int = 0) -> list[Problem]:

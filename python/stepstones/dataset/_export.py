@@ -24,10 +24,12 @@ from stepstones.errors import ExportError
 from stepstones.records import Message, Problem
 
 __all__ = [
+    "CONTAINERS",
     "FORMATS",
     "Format",
     "Item",
     "PromptFn",
+    "container_of",
     "datasource",
     "label_of",
     "openrlhf_row",
@@ -119,26 +121,51 @@ def rows(
     raise ExportError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
 
 
-def _write_jsonl(path: Path, data: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+#: The file containers each trainer reads, by file-name extension.
+CONTAINERS: dict[str, tuple[str, ...]] = {
+    "openrlhf": (".jsonl", ".parquet"),
+    "trl": (".jsonl", ".parquet"),
+    "verl": (".parquet",),  # verl's RLHFDataset reads Parquet
+}
+
+
+def container_of(fmt: Format, path: str | Path) -> str:
+    """The container ``path``'s extension asks for (".jsonl" or ".parquet"); ExportError in
+    one sentence when it names a directory, no known container, or one the trainer cannot
+    read."""
+    text = str(path)
+    out = Path(text)
+    if text.endswith("/") or out.is_dir():
+        example = out / f"train{CONTAINERS[fmt][0]}"
+        raise ExportError(
+            f"{text!r} is a directory: --out takes a file name, e.g. {str(example)!r}"
+        )
+    suffix = out.suffix.lower()
+    if suffix not in CONTAINERS[fmt]:
+        allowed = " or ".join(CONTAINERS[fmt])
+        raise ExportError(
+            f"{fmt} reads {allowed} files but {text!r} ends in {suffix or 'no extension'!r}: "
+            f"name the output *{CONTAINERS[fmt][0]}"
+        )
+    return suffix
+
+
+def _write_jsonl(tmp: Path, data: list[dict[str, Any]]) -> None:
     with tmp.open("wb") as fh:
         for row in data:
             fh.write(_json.encode(row))
             fh.write(b"\n")
-    tmp.replace(path)
 
 
-def _write_parquet(path: Path, data: list[dict[str, Any]]) -> None:
+def _write_parquet(tmp: Path, data: list[dict[str, Any]]) -> None:
     try:
         import pyarrow as pa  # type: ignore[import-untyped]  # noqa: PLC0415 - optional extra
         import pyarrow.parquet as pq  # type: ignore[import-untyped]  # noqa: PLC0415
     except ImportError as exc:
         raise ExportError(
-            "the verl export writes Parquet and needs pyarrow: pip install 'stepstones[parquet]'"
+            "writing Parquet needs pyarrow: pip install 'stepstones[parquet]'"
         ) from exc
-    tmp = path.with_name(path.name + ".tmp")
     pq.write_table(pa.Table.from_pylist(data), tmp)
-    tmp.replace(path)
 
 
 def write(
@@ -151,16 +178,23 @@ def write(
 ) -> int:
     """Write one export file atomically (temp file + rename); returns the number of rows.
 
-    OpenRLHF and TRL get JSONL, verl gets Parquet (the ``parquet`` extra).
+    The extension picks the container (:data:`CONTAINERS`: ``.jsonl`` or ``.parquet``; verl
+    reads Parquet only); a name the trainer cannot read is refused before anything is written.
+    On any failure the temporary file is removed and the destination is untouched.
     """
+    container = container_of(fmt, path)
     data = rows(fmt, items, prompt_for=prompt_for, split=split)
     out = Path(path)
+    tmp = out.with_name(f".{out.name}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "verl":
-            _write_parquet(out, data)
+        if container == ".parquet":
+            _write_parquet(tmp, data)
         else:
-            _write_jsonl(out, data)
+            _write_jsonl(tmp, data)
+        tmp.replace(out)
     except OSError as exc:
-        raise ExportError(f"cannot write {str(out)!r}: {exc}") from exc
+        raise ExportError(f"cannot write {str(out)!r}: {exc.strerror or exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
     return len(data)

@@ -7,30 +7,48 @@ import argparse
 from collections import Counter
 from collections.abc import Sequence
 
-from stepstones.dataset._bins import KEEP_HIGH, KEEP_LOW, BinSet, balance, keep_for_rl, parse_bins
+from stepstones._cli._options import env_list
+from stepstones.dataset._bins import BIN_SETS, KEEP_HIGH, KEEP_LOW, BinSet, balance, parse_bins
 from stepstones.dataset._curriculum import mix
 from stepstones.dataset._read import read_problems
 from stepstones.errors import ConfigError
 from stepstones.records import ENVIRONMENTS, Env, Problem
 
-__all__ = ["add_selection_arguments", "parse_mix", "select"]
+__all__ = [
+    "add_selection_arguments",
+    "check_keep_bounds",
+    "describe_drops",
+    "parse_mix",
+    "select",
+]
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser, *, default_bins: str | None) -> None:
     parser.add_argument(
         "input", help="run directory (chains.jsonl) or JSONL of chain/problem records"
     )
+    ranges = "; ".join(
+        f"{name}: " + ", ".join(f"{b.name} {b.low:g}-{b.high:g}" for b in bins.bins)
+        for name, bins in BIN_SETS.items()
+    )
     parser.add_argument(
         "--bins",
         default=default_bins,
-        help="bin set: chain, broad, or custom 'name=low:high,...'"
+        help=f"bin set by measured pass rate: a preset ({ranges}) or custom "
+        "'name=low:high,...'; a problem between a set's bins is dropped and counted"
         + ("" if default_bins else " (default: no binning)"),
     )
     parser.add_argument(
-        "--keep-low", type=float, default=KEEP_LOW, help="RL keep-filter lower bound"
+        "--keep-low",
+        type=float,
+        default=KEEP_LOW,
+        help="RL keep-filter: drop problems with a pass rate below this, in 0..1",
     )
     parser.add_argument(
-        "--keep-high", type=float, default=KEEP_HIGH, help="RL keep-filter upper bound"
+        "--keep-high",
+        type=float,
+        default=KEEP_HIGH,
+        help="RL keep-filter: drop problems with a pass rate above this, in 0..1",
     )
     parser.add_argument(
         "--no-keep-filter",
@@ -38,18 +56,39 @@ def add_selection_arguments(parser: argparse.ArgumentParser, *, default_bins: st
         help="keep unmeasured and 0/1 pass-rate problems too",
     )
     parser.add_argument(
-        "--env", action="append", choices=ENVIRONMENTS, help="only these environments"
+        "--env",
+        type=env_list,
+        action="extend",
+        default=None,
+        help="only these environments, comma-separated or repeated: "
+        f"{', '.join(ENVIRONMENTS)} (default: all)",
     )
     parser.add_argument(
         "--mix",
         default=None,
         help="environment mix, e.g. induction=5000,deduction=5000 (or all=5000)",
     )
-    parser.add_argument("--cap-per-bin", type=int, default=None, help="at most N problems per bin")
     parser.add_argument(
-        "--cap-per-env", type=int, default=None, help="at most N problems per bin and environment"
+        "--cap-per-bin", type=int, default=None, help="at most N problems per bin (default: no cap)"
+    )
+    parser.add_argument(
+        "--cap-per-env",
+        type=int,
+        default=None,
+        help="at most N problems per bin and environment (default: no cap)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
+
+
+def check_keep_bounds(low: float, high: float) -> None:
+    """Refuse a keep-filter that keeps nothing or is not a pass rate."""
+    for name, value in (("--keep-low", low), ("--keep-high", high)):
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{name} is a pass rate in 0..1, got {value}")
+    if low > high:
+        raise ConfigError(
+            f"--keep-low {low} is above --keep-high {high}: no pass rate can pass that filter"
+        )
 
 
 def parse_mix(spec: str) -> dict[Env, int]:
@@ -72,30 +111,54 @@ def parse_mix(spec: str) -> dict[Env, int]:
     return out
 
 
+def _rate_drop(pass_rate: float | None, low: float, high: float) -> str | None:
+    if pass_rate is None:
+        return "unmeasured"
+    if pass_rate < low:
+        return f"pass rate below --keep-low {low:g}"
+    if pass_rate > high:
+        return f"pass rate above --keep-high {high:g}"
+    return None
+
+
 def select(
     args: argparse.Namespace,
 ) -> tuple[BinSet | None, dict[str, list[Problem]], dict[str, object]]:
     """Apply the selection steps; returns the bin set, problems by bin ("all" when unbinned)
-    and a report of how many problems each step kept."""
+    and a report of how many problems each step kept and, in ``dropped``, how many were
+    dropped for each reason."""
+    if not args.no_keep_filter:
+        check_keep_bounds(args.keep_low, args.keep_high)
+    bins = parse_bins(args.bins) if args.bins else None
+    if bins is None and (args.cap_per_bin or args.cap_per_env):
+        raise ConfigError("--cap-per-bin/--cap-per-env need --bins")
     problems: Sequence[Problem] = read_problems(args.input)
     report: dict[str, object] = {"read": len(problems)}
+    dropped: Counter[str] = Counter()
     if not args.no_keep_filter:
-        problems = [
-            p for p in problems if keep_for_rl(p.pass_rate, low=args.keep_low, high=args.keep_high)
-        ]
+        kept = []
+        for p in problems:
+            reason = _rate_drop(p.pass_rate, args.keep_low, args.keep_high)
+            if reason is None:
+                kept.append(p)
+            else:
+                dropped[reason] += 1
+        problems = kept
         report["kept_for_rl"] = len(problems)
     if args.env:
+        dropped["not in --env"] += sum(1 for p in problems if p.env not in args.env)
         problems = [p for p in problems if p.env in args.env]
         report["in_envs"] = len(problems)
     if args.mix:
+        before = len(problems)
         problems = mix(problems, parse_mix(args.mix), seed=args.seed)
+        dropped["left out of --mix"] += before - len(problems)
         report["mixed"] = len(problems)
-    bins = parse_bins(args.bins) if args.bins else None
     if bins is None:
-        if args.cap_per_bin or args.cap_per_env:
-            raise ConfigError("--cap-per-bin/--cap-per-env need --bins")
         grouped = {"all": list(problems)}
     else:
+        between = sum(1 for p in problems if bins.assign(p.pass_rate) is None)
+        dropped[f"pass rate between the {bins.name} bins"] += between
         grouped = balance(
             problems,
             bins,
@@ -103,6 +166,17 @@ def select(
             cap_per_env=args.cap_per_env,
             seed=args.seed,
         )
+        dropped["over --cap-per-bin/--cap-per-env"] += (
+            len(problems) - between - sum(len(v) for v in grouped.values())
+        )
     report["per_bin"] = {k: len(v) for k, v in grouped.items()}
     report["per_env"] = dict(Counter(p.env for v in grouped.values() for p in v))
+    report["dropped"] = {k: n for k, n in dropped.most_common() if n}
     return bins, grouped, report
+
+
+def describe_drops(report: dict[str, object]) -> str:
+    """``dropped`` of a selection report in words: "3 unmeasured, 2 pass rate above ..."."""
+    dropped = report.get("dropped") or {}
+    assert isinstance(dropped, dict)
+    return ", ".join(f"{n} {reason}" for reason, n in dropped.items()) or "none dropped"

@@ -7,6 +7,7 @@ turn index, so a multi-turn mode can be set against single-turn sampling from th
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -17,10 +18,33 @@ from stepstones.pipeline._config import Config
 from stepstones.pipeline._progression import is_complete
 from stepstones.records import Chain
 
-__all__ = ["HISTOGRAM_BINS", "ModeStats", "RunStats", "TurnStats", "compute_stats", "histogram"]
+__all__ = [
+    "HISTOGRAM_BINS",
+    "TOP_REASONS",
+    "ModeStats",
+    "ReasonStats",
+    "RunStats",
+    "TurnStats",
+    "compute_stats",
+    "histogram",
+    "reason_pattern",
+]
 
 #: Pass-rate histograms have this many equal-width bins over [0, 1].
 HISTOGRAM_BINS = 10
+#: Rejection reasons shown per mode, most common first.
+TOP_REASONS = 5
+_REASON_CHARS = 100
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_NUMBER = re.compile(r"\d+(\.\d+)?")
+
+
+def reason_pattern(reason: str) -> str:
+    """A rejection reason with its particulars blanked (numbers -> N, quoted text -> '…'),
+    its first line only, so reasons that differ only in a count or a name group together."""
+    first = reason.strip().splitlines()[0] if reason.strip() else ""
+    pattern = _NUMBER.sub("N", _QUOTED.sub("'…'", first))
+    return pattern if len(pattern) <= _REASON_CHARS else pattern[: _REASON_CHARS - 1] + "…"
 
 
 def histogram(pass_rates: Iterable[float], bins: int = HISTOGRAM_BINS) -> list[int]:
@@ -44,6 +68,15 @@ class TurnStats(msgspec.Struct, frozen=True, kw_only=True):
         return self.viable / self.turns if self.turns else 0.0
 
 
+class ReasonStats(msgspec.Struct, frozen=True, kw_only=True):
+    """One kind of rejection reason: how often it came and one reason as it was given."""
+
+    kind: str
+    pattern: str
+    count: int
+    example: str
+
+
 class ModeStats(msgspec.Struct, frozen=True, kw_only=True):
     """Everything about the chains of one mode (and one environment, or all)."""
 
@@ -55,6 +88,7 @@ class ModeStats(msgspec.Struct, frozen=True, kw_only=True):
     viable: int  # measured problems within the keep-filter
     viable_yield: float  # viable / turns
     rejections: dict[str, int]  # by kind
+    top_reasons: list[ReasonStats]  # most common reasons, TOP_REASONS at most
     histogram: list[int]  # pass rates of measured problems, HISTOGRAM_BINS bins
     bands: dict[str, int]  # measured problems per configured band
     difficulty: dict[str, dict[str, int]]  # per paper bin set ("chain", "broad"): bin -> count
@@ -82,6 +116,8 @@ def _band_counts(rates: Sequence[float], config: Config) -> dict[str, int]:
 def _mode_stats(mode: str, env: str, chains: Sequence[Chain], config: Config) -> ModeStats:
     rates: list[float] = []
     rejections: Counter[str] = Counter()
+    reasons: Counter[tuple[str, str]] = Counter()
+    examples: dict[tuple[str, str], str] = {}
     per_turn: dict[int, list[int]] = {}
     complete = 0
     turns = prompt = completion = 0
@@ -97,6 +133,9 @@ def _mode_stats(mode: str, env: str, chains: Sequence[Chain], config: Config) ->
             )
             if turn.rejection is not None:
                 rejections[turn.rejection.kind] += 1
+                key = (turn.rejection.kind, reason_pattern(turn.rejection.reason))
+                reasons[key] += 1
+                examples.setdefault(key, turn.rejection.reason)
             if turn.problem is not None and turn.problem.pass_rate is not None:
                 p = turn.problem.pass_rate
                 slot[1] += 1
@@ -114,6 +153,10 @@ def _mode_stats(mode: str, env: str, chains: Sequence[Chain], config: Config) ->
         viable=viable,
         viable_yield=viable / turns if turns else 0.0,
         rejections=dict(sorted(rejections.items())),
+        top_reasons=[
+            ReasonStats(kind=k, pattern=pat, count=n, example=examples[(k, pat)])
+            for (k, pat), n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REASONS]
+        ],
         histogram=histogram(rates),
         bands=_band_counts(rates, config),
         difficulty={
