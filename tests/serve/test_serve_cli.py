@@ -87,6 +87,8 @@ NON_DEFAULT: dict[str, list[str]] = {
     "--no-run-code": [],
     "--allow-weaker-sandbox": [],
     "--log-level": ["warning"],
+    "--ledger": ["runs/live"],
+    "--ledger-window": ["5"],
     "--ray": ["local"],
     "--urls-file": ["urls.txt"],
     "--ray-cpus-per-replica": ["0.5"],

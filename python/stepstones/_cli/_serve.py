@@ -125,6 +125,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default="info", choices=LOG_LEVELS, help="server log verbosity"
     )
+    parser.add_argument(
+        "--ledger",
+        metavar="RUN_DIR",
+        default=None,
+        help="record the live policy's results per problem in RUN_DIR/ledger (online mode: "
+        "`stepstones online RUN_DIR` reads it; GET /ledger serves it)",
+    )
+    parser.add_argument(
+        "--ledger-window",
+        type=int,
+        default=d.ledger_window,
+        help="rollouts per problem in the ledger's windowed pass rate",
+    )
     ray = parser.add_argument_group("Ray (needs: pip install 'stepstones[ray]')")
     ray.add_argument(
         "--ray",
@@ -178,6 +191,8 @@ def settings(args: argparse.Namespace) -> ServeSettings:
         max_batch=args.max_batch,
         run_code=not args.no_run_code,
         graceful_timeout_s=args.graceful_timeout_s,
+        ledger_dir=None if args.ledger is None else f"{args.ledger.rstrip('/')}/ledger",
+        ledger_window=args.ledger_window,
     )
     return ServeSettings(
         server=server,

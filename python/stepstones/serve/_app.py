@@ -7,6 +7,8 @@ Routes::
     POST /run_code     SandboxFusion-compatible Python execution (verl's sandbox path)
     GET  /healthz      liveness, no token needed
     GET  /metrics      Prometheus text format
+    GET  /ledger       the live ledger (``ledger_dir`` set): every problem's windowed pass rate
+    GET  /ledger/{id}  one problem's live state with example answers
 
 Bad requests (malformed JSON, wrong shape, too large, wrong token) get a 4xx with a JSON
 ``{"error": ...}`` that says what to fix; once a reward request is well formed, every item gets
@@ -25,6 +27,7 @@ import msgspec
 
 from stepstones.serve._config import ServerConfig
 from stepstones.serve._cut import cut_response
+from stepstones.serve._ledger import Ledger
 from stepstones.serve._rewarder import OUTCOMES, Rewarder, Verdict
 from stepstones.serve._runcode import RunCodeError, RunCodeRequest, run_code
 
@@ -43,6 +46,7 @@ class RewardRequest(msgspec.Struct, frozen=True):
     query: list[str]
     prompts: list[str] | None = None
     labels: list[Any] | None = None
+    step: int | None = None  # the trainer's step, recorded in the live ledger when it is sent
 
 
 class _HTTPError(Exception):
@@ -65,6 +69,10 @@ class RewardApp:
         self.rewarder = rewarder
         self.config = config if config is not None else ServerConfig()
         self.metrics = rewarder.metrics
+        self.ledger: Ledger | None = None
+        if self.config.ledger_dir is not None:
+            self.ledger = Ledger(self.config.ledger_dir, window=self.config.ledger_window)
+            rewarder.ledger = self.ledger
         self._token = None if self.config.token is None else f"Bearer {self.config.token}".encode()
         self._pending = 0
 
@@ -85,6 +93,8 @@ class RewardApp:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.ledger is not None:
+                    self.ledger.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -92,6 +102,7 @@ class RewardApp:
         started = time.perf_counter()
         method, path = scope["method"], scope["path"]
         route = path if path in ("/get_reward", "/run_code", "/healthz", "/metrics") else "other"
+        route = "/ledger" if path.startswith("/ledger") and self.ledger is not None else route
         self.metrics.in_flight += 1
         status = 500
         try:
@@ -128,14 +139,19 @@ class RewardApp:
         self._authorise(scope)
         if path == "/metrics":
             self._allow(method, "GET")
+            ledger = "" if self.ledger is None else self.ledger.metrics()
             return (
                 200,
-                self.metrics.render().encode(),
+                (self.metrics.render() + ledger).encode(),
                 ((b"content-type", b"text/plain; version=0.0.4"),),
             )
         if path == "/get_reward":
             self._allow(method, "POST")
             return 200, await self._get_reward(scope, receive), ()
+        if (path == "/ledger" or path.startswith("/ledger/")) and self.ledger is not None:
+            self._allow(method, "GET")
+            status, body = self.ledger.view.http(path, scope.get("query_string", b""))
+            return status, body, ()
         if path == "/run_code" and self.config.run_code:
             self._allow(method, "POST")
             return 200, await self._run_code(scope, receive), ()
@@ -229,7 +245,7 @@ class RewardApp:
                 responses = [
                     cut_response(q, p).response for q, p in zip(req.query, prompts, strict=True)
                 ]
-                verdicts = await self.rewarder.score(responses, req.labels)
+                verdicts = await self.rewarder.score(responses, req.labels, step=req.step)
             except Exception as exc:  # a well-formed request always gets a number per item
                 log.exception("reward 0.0 for %d items: internal error", n)
                 verdicts = [Verdict(0.0, "grader_error", f"internal error: {exc}")] * n

@@ -27,6 +27,9 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     run_code: serve the SandboxFusion-compatible ``POST /run_code``.
     max_run_timeout_s / max_memory_mib: caps on what a /run_code request may ask for.
     graceful_timeout_s: on SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    ledger_dir: when set, record the live policy's results per problem in this folder
+        (``<run dir>/ledger``; see :mod:`stepstones.serve._ledger`), served at ``GET /ledger``.
+    ledger_window: rollouts per problem in the ledger's windowed pass rate.
     """
 
     host: str = "127.0.0.1"
@@ -43,6 +46,8 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_run_timeout_s: float = 30.0
     max_memory_mib: int = 4096
     graceful_timeout_s: float = 30.0
+    ledger_dir: str | None = None
+    ledger_window: int = 32
 
     def __post_init__(self) -> None:
         if self.batch_window_s < 0:
@@ -53,6 +58,7 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
             "max_pending_requests",
             "max_concurrent_grades",
             "max_batch",
+            "ledger_window",
         ):
             value = getattr(self, name)
             if value < 1:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from stepstones.envs import BaseEnvironment, Environment
     from stepstones.sandbox import Sandbox
     from stepstones.serve._config import ServerConfig
+    from stepstones.serve._ledger import Ledger
 
 __all__ = ["OUTCOMES", "Rewarder", "Verdict"]
 
@@ -119,6 +120,9 @@ class Rewarder:
         self._batcher: Batcher[str | None, Verdict] = Batcher(
             self._grade, window_s=batch_window_s, max_batch=max_batch
         )
+        #: Set by the server when it keeps a live ledger (docs/design.md §9): every graded
+        #: item is queued there, off the reward path.
+        self.ledger: Ledger | None = None
 
     @classmethod
     def from_config(cls, sandbox: Sandbox | None, config: ServerConfig) -> Rewarder:
@@ -147,8 +151,13 @@ class Rewarder:
 
         return envs.get(name)
 
-    async def score(self, responses: Sequence[str], labels: Sequence[Any]) -> list[Verdict]:
-        """One verdict per item, in order; never raises (except on cancellation)."""
+    async def score(
+        self, responses: Sequence[str], labels: Sequence[Any], *, step: int | None = None
+    ) -> list[Verdict]:
+        """One verdict per item, in order; never raises (except on cancellation).
+
+        step: the trainer's step the items come from, when it says (recorded in the ledger).
+        """
         out: list[Verdict | None] = [None] * len(responses)
         groups: dict[str, tuple[Problem, list[int]]] = {}
         for i, label in enumerate(labels):
@@ -170,6 +179,8 @@ class Rewarder:
             self.metrics.reward(v.env, v.outcome)
             if v.outcome in _FAILURES:
                 log.warning("reward 0.0 (%s, env=%s): %s", v.outcome, v.env, v.reason)
+        if self.ledger is not None:
+            self.ledger.record(groups.values(), responses, verdicts, step)
         return verdicts
 
     async def _score_group(

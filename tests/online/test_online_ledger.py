@@ -1,0 +1,165 @@
+"""The live ledger of the reward server: recorded from real rewards, merged across writers by
+time, crash-safe, bounded, and served at /ledger and /metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+from _online_play import PROBLEMS, WRONG, right
+
+from stepstones import records
+from stepstones.records import Problem
+from stepstones.sandbox import Sandbox
+from stepstones.serve import RewardApp, Rewarder, ServerConfig, Verdict, running
+from stepstones.serve._ledger import Ledger, LedgerView, ResultsLine
+
+PROMPT = "<|im_start|>user\nsolve it<|im_end|>\n<|im_start|>assistant\n"
+
+
+def _label(p: Problem) -> str:
+    return records.encode_json(p).decode()
+
+
+def _verdict(passed: bool, outcome: str | None = None) -> Verdict:
+    return Verdict(1.0 if passed else 0.0, outcome or ("pass" if passed else "wrong"), "why")
+
+
+@pytest.mark.anyio
+async def test_rewards_are_recorded_and_served(
+    sandbox: Sandbox, base: dict[str, Problem], tmp_path: Path
+) -> None:
+    config = ServerConfig(port=0, ledger_dir=str(tmp_path / "ledger"), ledger_window=4)
+    app = RewardApp(Rewarder(sandbox), config)
+    easy, hard = base["easy"], base["hard"]
+    items = [(right("easy"), easy)] * 3 + [(WRONG, easy)] + [(WRONG, hard), ("no code", hard)]
+    items += [("anything", "not a label")]
+    async with running(app) as url, httpx.AsyncClient(base_url=url) as client:
+        for step, (completion, problem) in enumerate(items):
+            label = problem if isinstance(problem, str) else _label(problem)
+            reply = await client.post(
+                "/get_reward",
+                json={"query": [PROMPT + completion], "prompts": [PROMPT], "labels": [label],
+                      "step": step},
+            )  # fmt: skip
+            assert reply.status_code == 200
+        assert app.ledger is not None
+        app.ledger.flush()
+        listing = (await client.get("/ledger")).json()
+        one = (await client.get(f"/ledger/{easy.id}")).json()
+        too_hard = (await client.get("/ledger", params={"band": "too_hard"})).json()
+        missing = await client.get("/ledger/nope")
+        bad_band = await client.get("/ledger", params={"band": "sideways"})
+        metrics = (await client.get("/metrics")).text
+    by_id = {p["id"]: p for p in listing["problems"]}
+    assert set(by_id) == {easy.id, hard.id}  # the bad label is the machinery's, not recorded
+    assert by_id[easy.id]["n"] == 4 and by_id[easy.id]["pass_rate"] == 0.75
+    assert by_id[easy.id]["band"] == "too_easy" and by_id[easy.id]["last_step"] == 3
+    assert by_id[hard.id]["n"] == 2 and by_id[hard.id]["band"] == "warming"
+    assert one["passing"] == [PROBLEMS["easy"][0]] * 2  # the newest two (examples=2)
+    assert one["failing"][0][1] and one["problem"]["code"] == easy.code
+    assert too_hard["problems"] == []
+    assert missing.status_code == 404 and "nope" in missing.json()["error"]
+    assert bad_band.status_code == 400 and "sideways" in bad_band.json()["error"]
+    assert 'stepstones_ledger_problems{band="too_easy"} 1' in metrics
+    assert 'stepstones_ledger_problems{band="warming"} 1' in metrics
+    assert "stepstones_ledger_rollouts_total 6" in metrics
+
+
+def test_replicas_merge_by_time_whatever_the_read_order(
+    base: dict[str, Problem], tmp_path: Path
+) -> None:
+    """Two writers (two replicas) append interleaved results; a reader keeps the newest W by
+    time, and a reader that saw one file first agrees with one that read both at once."""
+    easy = base["easy"]
+    first = Ledger(tmp_path, window=3)
+    second = Ledger(tmp_path, window=3)
+    try:
+        # Times are the record times: first writer passes, second fails, interleaved.
+        for i, writer in enumerate([first, second, first, second, first]):
+            writer.record([(easy, [0])], ["x"], [_verdict(writer is first)], step=i)
+            writer.flush()
+    finally:
+        first.close()
+        second.close()
+    together = LedgerView(tmp_path, window=3)
+    together.refresh()
+    stats = together.stats(easy.id)
+    assert stats is not None and stats.total == 5 and stats.n == 3
+    # The newest three by time: first(2), second(3), first(4) -> 2 of 3 passed.
+    assert stats.n_passed == 2 and stats.last_step == 4
+    # A reader that only had the second writer's file, then the first's, ends up the same.
+    files = sorted(tmp_path.glob("*.jsonl"))
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    later = [f for f in files if f.name == second.path.name] + [
+        f for f in files if f != second.path
+    ]
+    view = LedgerView(staged, window=3)
+    for f in later:
+        (staged / f.name).write_bytes(f.read_bytes())
+        view.refresh()
+    assert view.stats(easy.id) == stats
+
+
+def test_a_torn_last_line_is_ignored_and_a_restart_sees_everything(
+    base: dict[str, Problem], tmp_path: Path
+) -> None:
+    easy = base["easy"]
+    ledger = Ledger(tmp_path, window=8)
+    ledger.record([(easy, [0, 1])], ["a", "b"], [_verdict(True), _verdict(False)], step=1)
+    ledger.close()
+    # A writer killed mid-line: half a results line at the end of its own file.
+    torn = msgspec.json.encode(ResultsLine(id=easy.id, t=1e12, r="1111"))
+    with ledger.path.open("ab") as f:
+        f.write(torn[: len(torn) // 2])
+    restarted = Ledger(tmp_path, window=8)  # a new server process on the same run directory
+    try:
+        stats = restarted.view.stats(easy.id)
+        assert stats is not None and stats.total == 2 and stats.n_passed == 1
+        assert stats.problem == easy
+        restarted.record([(easy, [0])], ["c"], [_verdict(True)], step=2)
+        restarted.flush()
+        stats = restarted.view.stats(easy.id)
+        assert stats is not None and stats.total == 3 and stats.last_step == 2
+    finally:
+        restarted.close()
+
+
+def test_a_full_queue_drops_and_counts_and_failures_of_the_machinery_are_not_the_policy(
+    base: dict[str, Problem], tmp_path: Path
+) -> None:
+    easy = base["easy"]
+    ledger = Ledger(tmp_path, window=4, max_queue=3, flush_interval_s=3600)
+    try:
+        verdicts = [_verdict(True)] * 2 + [_verdict(False, "sandbox_error")]
+        ledger.record([(easy, [0, 1, 2])], ["a", "b", "c"], verdicts)  # 2 recorded
+        ledger.record([(easy, [0, 1])], ["a", "b"], [_verdict(True)] * 2)  # would be 4 > 3
+        assert ledger.dropped == 2
+        ledger.flush()
+        assert "stepstones_ledger_dropped_total 2" in ledger.metrics()
+        stats = ledger.view.stats(easy.id)
+        assert stats is not None and stats.total == 2
+        ledger.record([(easy, [0])], ["d"], [_verdict(False)])  # room again after the flush
+        ledger.flush()
+        stats = ledger.view.stats(easy.id)
+        assert stats is not None and stats.total == 3
+    finally:
+        ledger.close()
+
+
+def test_examples_are_capped_in_bytes(base: dict[str, Problem], tmp_path: Path) -> None:
+    easy = base["easy"]
+    ledger = Ledger(tmp_path, window=4, example_bytes=100)
+    try:
+        long = "```python\ndef f(x):\n    return x + 1  # " + "é" * 500 + "\n```"
+        ledger.record([(easy, [0])], [long], [_verdict(True)])
+        ledger.flush()
+        stats = ledger.view.stats(easy.id)
+        assert stats is not None
+        (kept,) = stats.passing
+        assert len(kept.encode()) <= 100 and kept.endswith("[truncated]")
+    finally:
+        ledger.close()
