@@ -150,7 +150,7 @@ def test_hostile_probe(path: Path, sandbox: Sandbox, world: World) -> None:
     assert not problems, (
         f"{probe.name} ({probe.description}):\n  "
         + "\n  ".join(problems)
-        + f"\n  outcome: {run.outcome}"
+        + f"\n  outcome: {world.redact(repr(run.outcome))}"
     )
 
 
@@ -202,7 +202,9 @@ def test_checks_catch_the_escape_without_isolation(
         ]
     finally:
         world.reset()
-    assert problems, f"{name}: no check noticed the escape with isolation off: {run.outcome}"
+    assert problems, (
+        f"{name}: no check noticed the escape with isolation off: {world.redact(repr(run.outcome))}"
+    )
 
 
 def test_lingering_check_catches_a_process_the_job_left_behind(
@@ -215,7 +217,7 @@ def test_lingering_check_catches_a_process_the_job_left_behind(
         run = run_probe(unisolated, world, probe)
     finally:
         world.reset()
-    assert run.lingering, f"the grandchild was not seen: {run.outcome}"
+    assert run.lingering, f"the grandchild was not seen: {world.redact(repr(run.outcome))}"
     assert check_no_lingering_processes(run, world), run.lingering
 
 
@@ -300,7 +302,9 @@ def test_other_layers_hold_with_one_off(
     run = run_probe(sb, world, probe)
     problems = [p for check in EFFECTS_ONLY for p in check(run, world)]
     assert not problems, (
-        f"{name} with {layer} off:\n  " + "\n  ".join(problems) + f"\n  outcome: {run.outcome}"
+        f"{name} with {layer} off:\n  "
+        + "\n  ".join(problems)
+        + f"\n  outcome: {world.redact(repr(run.outcome))}"
     )
 
 
@@ -319,3 +323,11 @@ def test_jobs_do_not_see_each_others_leftovers(sandbox: Sandbox) -> None:
             (seen,) = sb.run_batch([Script(source=harvest.read_text())])
             assert seen.status == "ok", seen
             assert token not in seen.stdout + seen.stderr, seen
+
+
+def test_a_failing_probe_never_prints_the_hosts_secrets(sandbox: Sandbox, world: World) -> None:
+    """The world's repr and the redacted messages carry no secret they guard (/etc/shadow
+    lines, the caller's environment)."""
+    secrets_ = [t for t in world.forbidden_texts.values() if t] + [world.secret]
+    shown = repr(world) + world.redact(" | ".join(secrets_))
+    assert all(s not in shown for s in secrets_), "a guarded secret is in a test message"

@@ -43,7 +43,7 @@ def outcome_reason(outcome: Outcome) -> str:
         "timeout": "timeout",
         "memory_limit": "memory limit exceeded",
         "output_limit": "output limit exceeded",
-        "denied_syscall": f"denied system call {outcome.denied_syscall or ''}".strip(),
+        "denied_syscall": "denied system call",
         "signal": f"killed by signal {outcome.signal}",
         "sandbox_failure": f"sandbox failure: {outcome.detail}",
         "runtime_error": (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -70,7 +71,13 @@ class Sandbox:
     them (to test fail-closed behaviour and weaker modes).
 
     The zygotes start in the constructor and stop in :meth:`close` (or on leaving a ``with`` /
-    ``async with`` block).
+    ``async with`` block). Both block for a while (starting takes tens of milliseconds, closing
+    waits for running jobs): in async code, ``await Sandbox.open(...)`` and ``await
+    sandbox.aclose()`` (which ``async with`` uses) do them in a worker thread, so the event loop
+    stays free.
+
+    What a job can and cannot forge: see :class:`Call`. No job can read any byte of another
+    job, in any place including its own address space (docs/design.md §6).
     """
 
     def __init__(
@@ -110,7 +117,7 @@ class Sandbox:
                 scratch_root=str(self._scratch_root),
                 readable=readable_paths(),
             )
-        except OSError as exc:
+        except (OSError, SandboxError) as exc:
             shutil.rmtree(self._scratch_root, ignore_errors=True)
             raise SandboxError(
                 f"could not start the sandbox zygotes: {exc}; `stepstones doctor` shows why"
@@ -132,6 +139,32 @@ class Sandbox:
             )
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        workers: int | None = None,
+        limits: Limits | None = None,
+        *,
+        allow_weaker: bool = False,
+        isolation: Isolation = "full",
+        disable_layers: Collection[Layer] = (),
+    ) -> Sandbox:
+        """Start a :class:`Sandbox` in a worker thread (same arguments as the constructor)."""
+        start = functools.partial(
+            cls,
+            workers,
+            limits,
+            allow_weaker=allow_weaker,
+            isolation=isolation,
+            disable_layers=disable_layers,
+        )
+        return await anyio.to_thread.run_sync(start)
+
+    async def aclose(self) -> None:
+        """:meth:`close` in a worker thread; runs to the end even if the caller is cancelled."""
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.close)
 
     def close(self) -> None:
         """Stop every zygote and remove the scratch directories. Idempotent."""
@@ -165,7 +198,7 @@ class Sandbox:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        await self.aclose()
 
     def _check_open(self) -> None:
         if self._closed:

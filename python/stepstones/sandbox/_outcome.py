@@ -192,7 +192,6 @@ def build_outcome(job: Job, raw: tuple[Any, ...], default: Limits) -> Outcome:
         signal=signal,
         exception_type=exception_type,
         exception_message=exception_message,
-        denied_syscall=None,
         detail=detail,
         cpu_time_s=cpu_time_s,
         wall_time_s=wall_time_s,

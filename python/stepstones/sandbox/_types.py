@@ -68,9 +68,17 @@ class Call(msgspec.Struct, frozen=True, kw_only=True):
     """A *call* job: exec ``source`` once, then call ``function`` on each argument list.
 
     Each item of ``args`` is a Python-literal argument list as the teacher writes it, e.g.
-    ``"'John', {'age': 20}"`` (parsed in the child with a literal parser, never ``eval``).
-    ``setup`` is optional extra source exec'd after ``source`` (e.g. a checker). Results travel
-    over a pipe the harness owns, so nothing the program prints or exits with can forge them.
+    ``"'John', {'age': 20}"`` (parsed in the child with a literal parser, never ``eval``). To run
+    a checker (HumanEval's ``check``), put it in ``source`` and call it.
+
+    Results travel over a pipe the harness owns, in frames signed with a per-job token: what the
+    program prints, its exit code and bytes it writes to the pipe itself are not results. What a
+    job *can* forge is its own: the harness shares its process, so a program that reads its own
+    memory can find its own token and report its own status and values — which it controls
+    anyway by returning them. So a verdict computed inside the child (a ``check()`` that
+    asserts) is the job's own word. What a job cannot forge is anything of another job (its
+    token, pipe and bytes are out of reach: docs/design.md §6) or a grade: stepstones' graders
+    and rewards compare the returned values with gold values on the host.
     """
 
     source: str
@@ -114,7 +122,6 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     signal: int | None = None
     exception_type: str | None = None  # uncaught exception of a script / harness-level failure
     exception_message: str | None = None
-    denied_syscall: str | None = None  # name of the refused syscall when known
     detail: str = ""  # a sentence for humans, e.g. which setup step failed and its errno
     cpu_time_s: float = 0.0
     wall_time_s: float = 0.0

@@ -23,6 +23,8 @@ pub enum Error {
     Seccomp(String),
     #[error("the sandbox is closed")]
     Closed,
+    #[error("a message of {0} bytes is over the 1 GiB limit of the zygote channel")]
+    TooLong(usize),
     #[error("argument {0} contains a NUL byte")]
     Nul(String),
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod fds;
 pub mod landlock;
 pub mod limits;
+pub mod memory;
 pub mod namespaces;
 pub mod pool;
 pub mod recipe;

@@ -1,5 +1,5 @@
 //! Resource limits of a child, prepared in the zygote as plain structs and applied raw.
-use crate::wire::JobSpec;
+use crate::wire::JobHead;
 
 /// One prepared `setrlimit` call.
 #[derive(Clone, Copy)]
@@ -19,7 +19,7 @@ const fn rl(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> Rlimit
 }
 
 /// The limits of one job, in the order they are applied.
-pub fn plan(job: &JobSpec) -> [Rlimit; 5] {
+pub fn plan(job: &JobHead) -> [Rlimit; 5] {
     let cpu = job.cpu_time_s.max(1);
     [
         // CPU seconds: SIGXCPU at the soft limit, SIGKILL one second later.
@@ -58,12 +58,12 @@ mod tests {
 
     #[test]
     fn limits_apply_and_bound_allocation() {
-        let job = JobSpec {
+        let job = JobHead {
             cpu_time_s: 0,
             memory_bytes: 256 << 20,
             file_size_bytes: 1024,
             open_files: 16,
-            ..JobSpec::default()
+            ..JobHead::default()
         };
         let plan = plan(&job);
         assert_eq!(plan[0].limit.rlim_cur, 1); // CPU seconds never 0 (that would kill at once)

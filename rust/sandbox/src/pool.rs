@@ -137,7 +137,7 @@ impl Spawner {
         z.stream
             .set_read_timeout(Some(START_TIMEOUT))
             .map_err(Error::Channel)?;
-        wire::write_message(&mut z.stream, &cfg.encode()).map_err(Error::Channel)?;
+        wire::write_message(&mut z.stream, &cfg.encode()?).map_err(Error::Channel)?;
         loop {
             let msg = wire::read_message(&mut z.stream)
                 .map_err(|e| Error::ZygoteStart(format!("no answer from the zygote: {e}")))?
@@ -342,7 +342,10 @@ impl Pool {
                 return RawResult::failed(format!("no zygote available: {e}"));
             }
         }
-        let msg = job.encode(job_id);
+        let msg = match job.encode(job_id) {
+            Ok(msg) => msg,
+            Err(e) => return RawResult::failed(format!("the job cannot be sent: {e}")),
+        };
         // A zygote that died while idle fails the send: the job never started, so replace the
         // zygote and send it again (once).
         let mut sent = Self::send(slot, &msg);
@@ -415,12 +418,18 @@ impl Pool {
     pub fn cancel(&self, slot: usize, job_id: u64) {
         if let Some(slot) = self.slots.get(slot) {
             if let Some(w) = lock(&slot.writer).as_mut() {
-                let _ = wire::write_message(w, &wire::Writer::new(wire::CANCEL, job_id).finish());
+                if let Ok(msg) = wire::Writer::new(wire::CANCEL, job_id).finish() {
+                    let _ = wire::write_message(w, &msg);
+                }
             }
         }
     }
 
     /// Runs every job, in parallel over all zygotes; results in job order.
+    ///
+    /// The calling thread drives the first zygote itself and one scoped thread drives each
+    /// other one. A thread the OS refuses is no error: its zygote just sits this batch out and
+    /// the others take its jobs (they all pull from one counter).
     pub fn run_batch(&self, jobs: &[JobSpec]) -> Result<Vec<RawResult>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
@@ -429,15 +438,23 @@ impl Pool {
         let results: Vec<Mutex<Option<RawResult>>> =
             jobs.iter().map(|_| Mutex::new(None)).collect();
         let threads = self.slots.len().min(jobs.len());
+        let drive = |slot: &Slot| loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(job) = jobs.get(i) else { break };
+            let id = self.batch_ids.fetch_add(1, Ordering::Relaxed);
+            *lock(&results[i]) = Some(self.run_on(slot, id, job));
+        };
         std::thread::scope(|scope| {
-            for slot in &self.slots[..threads] {
-                let (next, results) = (&next, &results);
-                scope.spawn(move || loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    let id = self.batch_ids.fetch_add(1, Ordering::Relaxed);
-                    *lock(&results[i]) = Some(self.run_on(slot, id, job));
-                });
+            for (n, slot) in self.slots[..threads].iter().enumerate().skip(1) {
+                let spawned = std::thread::Builder::new()
+                    .name(format!("stepstones-batch-{n}"))
+                    .spawn_scoped(scope, move || drive(slot));
+                if spawned.is_err() {
+                    break; // the threads started so far, and this one, share the jobs
+                }
+            }
+            if let Some(first) = self.slots.first() {
+                drive(first);
             }
         });
         Ok(results
@@ -450,11 +467,13 @@ impl Pool {
             .collect())
     }
 
-    /// Runs `job` on two different zygotes (different hash seeds) at the same time.
+    /// Runs `job` on two different zygotes (different hash seeds) at the same time (one
+    /// after the other if the OS refuses the second thread).
     pub fn run_twins(&self, job: &JobSpec) -> Result<[RawResult; 2]> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
+        let first = self.slots.first().ok_or(Error::Closed)?;
         let second = if self.slots.len() >= 2 {
             &self.slots[1]
         } else {
@@ -465,15 +484,24 @@ impl Pool {
             self.batch_ids.fetch_add(1, Ordering::Relaxed),
         );
         let (a, b) = std::thread::scope(|scope| {
-            let h = scope.spawn(|| self.run_on(second, ids.1, job));
-            let a = self.run_on(&self.slots[0], ids.0, job);
-            (
-                a,
-                h.join()
+            let twin = std::thread::Builder::new()
+                .name("stepstones-twin".into())
+                .spawn_scoped(scope, || self.run_on(second, ids.1, job));
+            let a = self.run_on(first, ids.0, job);
+            let b = match twin {
+                Ok(h) => h
+                    .join()
                     .unwrap_or_else(|_| RawResult::failed("twin thread panicked")),
-            )
+                Err(_) => self.run_on(second, ids.1, job),
+            };
+            (a, b)
         });
         Ok([a, b])
+    }
+
+    /// True once [`Pool::close`] ran.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Stops every zygote (waits for running jobs' zygotes to exit). Idempotent.

@@ -1,22 +1,49 @@
 //! The Python face of the engine (`stepstones._sandbox`): the `Pool` class and the zygote
 //! entry point. Inputs are extracted and owned while attached; every wait runs detached.
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyFloat, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyFloat, PyTuple, PyType};
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::channel::{self, Token};
+use crate::channel::{self, Identity, Token};
 use crate::dispatch::Dispatch;
 use crate::error::Error;
 use crate::fds::CHILD_CHANNEL_FD;
 use crate::pool;
 use crate::wire::{JobSpec, RawResult};
-use crate::zygote::{Forked, Hooks, Zygote};
+use crate::zygote::{self, Forked, Hooks, Zygote};
 
+/// An exception of `stepstones.errors` by class name. The zygote, which loads this module
+/// without the `stepstones` package, gets `OSError` instead (it only reports it and exits).
+fn raise_as(class: &str, message: String) -> PyErr {
+    Python::attach(|py| {
+        let found = py
+            .import("stepstones.errors")
+            .and_then(|m| m.getattr(class))
+            .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from));
+        match found {
+            Ok(class) => PyErr::from_type(class, message),
+            Err(_) => PyOSError::new_err(message),
+        }
+    })
+}
+
+/// The one translator at the FFI edge: every engine error becomes a `stepstones.errors`
+/// exception (`SandboxClosedError` after close, `ConfigError` for an argument the engine
+/// cannot carry, `SandboxError` for the machinery), whichever method raised it.
 fn to_py(e: &Error) -> PyErr {
-    PyOSError::new_err(e.to_string())
+    let class = match e {
+        Error::Closed => "SandboxClosedError",
+        Error::Nul(_) | Error::TooLong(_) => "ConfigError",
+        _ => "SandboxError",
+    };
+    raise_as(class, e.to_string())
+}
+
+fn config_error(message: String) -> PyErr {
+    raise_as("ConfigError", message)
 }
 
 /// `(kind, source, stdin, function, args, wall_time_s, cpu_time_s, call_cpu_time_s,
@@ -38,7 +65,7 @@ type JobTuple = (
 
 fn micros(seconds: f64) -> PyResult<u64> {
     if !seconds.is_finite() || seconds < 0.0 {
-        return Err(PyValueError::new_err(format!(
+        return Err(config_error(format!(
             "a time limit must be a finite number of seconds >= 0, got {seconds}"
         )));
     }
@@ -48,9 +75,7 @@ fn micros(seconds: f64) -> PyResult<u64> {
 fn spec(t: JobTuple) -> PyResult<JobSpec> {
     let (kind, source, stdin, function, args, wall, cpu, call_cpu, mem, out, fsize, nofile) = t;
     if kind > 1 {
-        return Err(PyValueError::new_err(format!(
-            "job kind must be 0 or 1, got {kind}"
-        )));
+        return Err(config_error(format!("job kind must be 0 or 1, got {kind}")));
     }
     Ok(JobSpec {
         kind,
@@ -123,7 +148,7 @@ impl Pool {
         readable: Vec<String>,
     ) -> PyResult<Self> {
         if workers == 0 {
-            return Err(PyValueError::new_err("workers must be >= 1, got 0"));
+            return Err(config_error("workers must be >= 1, got 0".into()));
         }
         let spawner = pool::Spawner::new(python, argv, disabled, readable, scratch_root.into());
         let inner = py
@@ -169,14 +194,20 @@ impl Pool {
     }
 
     /// Queues a job for the next free zygote; its result comes back from `collect`.
+    /// Raises `SandboxClosedError` once the pool is closed.
     fn submit(&self, job_id: u64, job: JobTuple) -> PyResult<()> {
-        self.dispatch.submit(job_id, spec(job)?);
+        let job = spec(job)?;
+        if self.inner.is_closed() {
+            return Err(to_py(&Error::Closed));
+        }
+        self.dispatch.submit(job_id, job);
         Ok(())
     }
 
     /// Cancels a submitted job (queued: answered as cancelled; running: its child killed).
-    fn cancel_job(&self, job_id: u64) {
-        self.dispatch.cancel(job_id);
+    /// Writing the cancel to the zygote's socket waits for its lock: done without the GIL.
+    fn cancel_job(&self, py: Python<'_>, job_id: u64) {
+        py.detach(|| self.dispatch.cancel(job_id));
     }
 
     /// Results of submitted jobs done so far, waiting up to `timeout_s` (without the GIL) for
@@ -237,16 +268,23 @@ fn zygote_main(
         }
     };
     loop {
-        let Some((job_id, job)) = z.next_job().map_err(|e| to_py(&e))? else {
+        let Some((job_id, head)) = z.next_job().map_err(|e| to_py(&e))? else {
             // SAFETY: the parent is gone; leave at once without Python finalisation.
             unsafe { libc::_exit(0) };
         };
-        match z.run(job_id, &job, &PY_HOOKS) {
+        match z.run(job_id, &head, &PY_HOOKS) {
             Ok(Forked::Child(token)) => {
                 // The zygote's fds (control socket at 3, ruleset) are closed or reused in the
                 // child: forget them instead of closing numbers that now mean something else.
                 std::mem::forget(z);
-                let code = run_child(harness, literal, &job, &token).unwrap_or(70);
+                // The channel as the recipe left it: the harness writes only while fd 3 is it.
+                let identity = Identity::of(CHILD_CHANNEL_FD);
+                let code = match (zygote::read_job(), identity) {
+                    (Ok(job), Some(identity)) => {
+                        run_child(harness, literal, &job, &token, identity).unwrap_or(70)
+                    }
+                    _ => 70,
+                };
                 // SAFETY: the job is over; leave without finalisation (no atexit, no flushing
                 // of the zygote's own objects).
                 unsafe { libc::_exit(code) };
@@ -276,9 +314,14 @@ fn run_child(
     literal: &Bound<'_, PyAny>,
     job: &JobSpec,
     token: &Token,
+    identity: Identity,
 ) -> PyResult<i32> {
+    // A frame goes out only while fd 3 is still the channel pipe: a program that managed to
+    // put another file there (seccomp refuses close/dup2/dup3 onto it) gets no frame in it.
     let emit = |tag: u8, fields: &[&str]| {
-        channel::write_all(CHILD_CHANNEL_FD, &channel::frame(token, tag, fields));
+        if Identity::of(CHILD_CHANNEL_FD) == Some(identity) {
+            channel::write_all(CHILD_CHANNEL_FD, &channel::frame(token, tag, fields));
+        }
     };
     harness.call_method0("prepare")?;
     if job.kind == 0 {

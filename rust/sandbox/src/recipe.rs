@@ -8,7 +8,7 @@ use std::ffi::CStr;
 use std::os::fd::RawFd;
 
 use crate::channel::{Token, TOKEN_LEN};
-use crate::fds::{close_from, CHILD_CHANNEL_FD, CHILD_RULESET_FD};
+use crate::fds::{close_from, CHILD_CHANNEL_FD, CHILD_JOB_FD, CHILD_RULESET_FD};
 use crate::landlock;
 use crate::limits::{self, errno, Rlimit};
 use crate::seccomp::{self, Filters};
@@ -59,6 +59,8 @@ pub struct Plan<'a> {
     pub stdout: RawFd,
     pub stderr: RawFd,
     pub channel: RawFd,
+    /// The job memfd (token and job message), read by the child after the recipe.
+    pub job: RawFd,
     pub ruleset: Option<RawFd>,
     pub rlimits: &'a [Rlimit],
     pub scratch: &'a CStr,
@@ -101,7 +103,12 @@ pub unsafe fn apply(plan: &Plan<'_>) -> Result<(), (Step, i32)> {
             Step::Channel,
             libc::dup2(plan.channel, CHILD_CHANNEL_FD) == CHILD_CHANNEL_FD,
         )?;
-        let mut first_free = CHILD_CHANNEL_FD + 1;
+        // The job itself, at a fixed number: the child alone reads it, after the fork.
+        check(
+            Step::Channel,
+            libc::dup2(plan.job, CHILD_JOB_FD) == CHILD_JOB_FD,
+        )?;
+        let mut first_free = CHILD_JOB_FD + 1;
         if let Some(rs) = plan.ruleset {
             check(
                 Step::CloseFds,
@@ -173,6 +180,15 @@ struct CapData {
     inheritable: u32,
 }
 
+/// Reads the job's token from the start of the job memfd (raw `pread` into the child's own
+/// stack; child side). `None` if it cannot be read.
+pub fn read_token(job: RawFd) -> Option<Token> {
+    let mut token = [0u8; TOKEN_LEN];
+    // SAFETY: reading into a valid stack buffer from an fd the recipe owns.
+    let n = unsafe { libc::pread(job, token.as_mut_ptr().cast(), TOKEN_LEN, 0) };
+    (usize::try_from(n) == Ok(TOKEN_LEN)).then_some(token)
+}
+
 /// Reports a failed step on the channel as an authenticated binary `F` frame: `step u32 |
 /// errno i32` after the token (raw write from a stack buffer; child side).
 pub fn report_failure(channel: RawFd, token: &Token, step: Step, err: i32) {
@@ -197,7 +213,7 @@ mod tests {
         let filters = Filters::compile().unwrap();
         let out = Pipe::new().unwrap();
         let chan = Pipe::new().unwrap();
-        let limits = limits::plan(&crate::wire::JobSpec {
+        let limits = limits::plan(&crate::wire::JobHead {
             cpu_time_s: 5,
             memory_bytes: 1 << 30,
             file_size_bytes: 1 << 20,
@@ -209,6 +225,7 @@ mod tests {
             stdout: out.write.as_raw_fd(),
             stderr: out.write.as_raw_fd(),
             channel: chan.write.as_raw_fd(),
+            job: chan.write.as_raw_fd(),
             ruleset: None,
             rlimits: &limits,
             scratch: c"/nonexistent-scratch",
@@ -226,14 +243,15 @@ mod tests {
             }
         });
         assert_eq!(libc::WEXITSTATUS(status), 1);
-        let mut buf = Vec::new();
+        let mut buf = crate::memory::JobBuf::new().unwrap();
         crate::fds::drain(chan.read.as_raw_fd(), &mut buf, 100);
-        let detail = crate::zygote::setup_failure(&buf, &[7; TOKEN_LEN]).unwrap();
+        let buf = buf.as_slice();
+        let detail = crate::zygote::setup_failure(buf, &[7; TOKEN_LEN]).unwrap();
         assert!(detail.contains("scratch directory as cwd"), "{detail}");
         assert!(
             detail.contains(&format!("errno {}", libc::ENOENT)),
             "{detail}"
         );
-        assert!(crate::zygote::setup_failure(&buf, &[8; TOKEN_LEN]).is_none());
+        assert!(crate::zygote::setup_failure(buf, &[8; TOKEN_LEN]).is_none());
     }
 }

@@ -74,9 +74,25 @@ fn kill_list() -> Result<BpfProgram> {
     compile(rules, SeccompAction::Allow, SeccompAction::KillProcess)
 }
 
-/// The job stage: `ZYGOTE_ONLY` fails with EPERM, everything else passes to the zygote stage.
+/// A rule matching when the fd argument `arg` is the harness channel (fd 3). Compared on the
+/// low 32 bits, as the kernel reads an fd (a high bit set above them must not slip past).
+fn on_channel(arg: u8) -> Result<SeccompRule> {
+    let fd = u64::try_from(crate::fds::CHILD_CHANNEL_FD).unwrap_or(3);
+    let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, fd)
+        .map_err(|e| Error::Seccomp(e.to_string()))?;
+    SeccompRule::new(vec![cond]).map_err(|e| Error::Seccomp(e.to_string()))
+}
+
+/// The job stage: `ZYGOTE_ONLY` fails with EPERM, and so does anything that would put another
+/// file at the channel's fd (`close(3)`, `dup2(x, 3)`, `dup3(x, 3, ...)`); everything else
+/// passes to the zygote stage.
 fn revoke_list() -> Result<BpfProgram> {
-    let rules = ZYGOTE_ONLY.iter().map(|s| (s.nr, Vec::new())).collect();
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
+        ZYGOTE_ONLY.iter().map(|s| (s.nr, Vec::new())).collect();
+    rules.insert(libc::SYS_close, vec![on_channel(0)?]);
+    rules.insert(libc::SYS_dup3, vec![on_channel(1)?]);
+    #[cfg(target_arch = "x86_64")]
+    rules.insert(libc::SYS_dup2, vec![on_channel(1)?]);
     compile(
         rules,
         SeccompAction::Allow,
@@ -238,6 +254,45 @@ pub(crate) mod tests {
                 }
                 if libc::setpgid(0, 0) != -1 || *libc::__errno_location() != libc::EPERM {
                     return 15;
+                }
+            }
+            0
+        });
+        assert!(libc::WIFEXITED(status), "status {status}");
+        assert_eq!(libc::WEXITSTATUS(status), 0);
+    }
+
+    #[test]
+    fn a_job_cannot_close_or_replace_the_channel_fd() {
+        let filters = Filters::compile().unwrap();
+        let status = in_child(|| {
+            // SAFETY: raw syscalls in a throwaway child.
+            unsafe {
+                let spare = libc::fcntl(0, libc::F_DUPFD, 10);
+                if libc::dup2(spare, 3) != 3 || filters.install_zygote_stage().is_err() {
+                    return 30;
+                }
+                if install(&filters.job) != 0 {
+                    return 31;
+                }
+                let eperm = |rc: libc::c_long| rc == -1 && *libc::__errno_location() == libc::EPERM;
+                if !eperm(libc::syscall(libc::SYS_close, 3)) {
+                    return 32;
+                }
+                // The kernel reads fds as 32 bits: a high bit set above them must not help.
+                if !eperm(libc::syscall(libc::SYS_close, 0x1_0000_0003_i64)) {
+                    return 33;
+                }
+                if !eperm(libc::syscall(libc::SYS_dup3, spare, 3, 0)) {
+                    return 34;
+                }
+                #[cfg(target_arch = "x86_64")]
+                if !eperm(libc::syscall(libc::SYS_dup2, spare, 3)) {
+                    return 35;
+                }
+                // Other fds stay the program's own.
+                if libc::dup2(3, spare) != spare || libc::close(spare) != 0 {
+                    return 36;
                 }
             }
             0

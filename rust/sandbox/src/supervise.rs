@@ -2,8 +2,9 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use crate::channel::{Token, TOKEN_LEN};
+use crate::channel::{FrameScan, Token};
 use crate::fds::drain;
+use crate::memory::JobBuf;
 use crate::wire::RawResult;
 
 /// Most bytes the harness channel may carry for one job: room for every call's value at the
@@ -16,7 +17,7 @@ pub fn channel_cap(calls: usize) -> usize {
 }
 
 /// The read ends and budgets the supervisor works with.
-pub struct Watch {
+pub struct Watch<'a> {
     pub pid: libc::pid_t,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
@@ -25,7 +26,8 @@ pub struct Watch {
     pub call_cpu: Duration,
     pub output_cap: usize,
     pub channel_cap: usize,
-    pub token: Token,
+    /// The job's token, in job memory (`memory.rs`): never copied onto the zygote's stack.
+    pub token: &'a Token,
     /// The zygote is pid 1 of a PID namespace: it may end every other process in it.
     pub pid_one: bool,
 }
@@ -92,46 +94,62 @@ fn child_cpu(clock: Option<libc::clockid_t>) -> Duration {
 /// Tracks authentic `S`/`V`/`N`/`E` frames of the harness channel: is a call running?
 #[derive(Default)]
 struct Frames {
-    parsed: usize,
+    scan: FrameScan,
     in_call: bool,
-    broken: bool,
 }
 
 impl Frames {
-    /// Parses new complete frames; true when a call started among them. Frames without the
-    /// job's token (written by the program itself) are ignored.
+    /// Parses new complete frames; true when a call started among them. Bytes without the
+    /// job's token (written by the program itself) are skipped wherever they are.
     fn scan(&mut self, buf: &[u8], token: &Token) -> bool {
         let mut started = false;
-        while !self.broken {
-            let Some(head) = buf.get(self.parsed..self.parsed + 4) else {
-                break;
-            };
-            let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-            if len < 1 + TOKEN_LEN {
-                self.broken = true; // misaligned garbage: later frames cannot be trusted
-                break;
-            }
-            let Some(body) = buf.get(self.parsed + 4..self.parsed + 4 + len) else {
-                break;
-            };
-            if &body[1..=TOKEN_LEN] == token {
-                match body[0] {
-                    b'S' => {
-                        self.in_call = true;
-                        started = true;
-                    }
-                    b'V' | b'N' | b'E' => self.in_call = false,
-                    _ => {}
+        while let Some((tag, _)) = self.scan.next(buf, token) {
+            match tag {
+                b'S' => {
+                    self.in_call = true;
+                    started = true;
                 }
+                b'V' | b'N' | b'E' => self.in_call = false,
+                _ => {}
             }
-            self.parsed += 4 + len;
         }
         started
     }
 }
 
-/// Supervises the child until it is gone; returns the facts. Never leaves a zombie.
-pub fn supervise(w: &Watch, control: &mut dyn Control, started: Instant) -> RawResult {
+/// Where the supervisor puts a job's output: job memory, which no later child inherits.
+pub struct Outputs {
+    pub stdout: JobBuf,
+    pub stderr: JobBuf,
+    pub channel: JobBuf,
+}
+
+impl Outputs {
+    pub fn new() -> crate::error::Result<Self> {
+        Ok(Self {
+            stdout: JobBuf::new()?,
+            stderr: JobBuf::new()?,
+            channel: JobBuf::new()?,
+        })
+    }
+
+    /// Empties every buffer for the next job (and gives large ones' memory back).
+    pub fn reset(&mut self) {
+        self.stdout.reset();
+        self.stderr.reset();
+        self.channel.reset();
+    }
+}
+
+/// Supervises the child until it is gone; returns the facts, its output in `out` (emptied
+/// first). Never leaves a zombie.
+pub fn supervise(
+    w: &Watch<'_>,
+    control: &mut dyn Control,
+    started: Instant,
+    out: &mut Outputs,
+) -> RawResult {
+    out.reset();
     let mut res = RawResult::default();
     let deadline = started + w.wall;
     let pidfd = pidfd_open(w.pid);
@@ -198,26 +216,31 @@ pub fn supervise(w: &Watch, control: &mut dyn Control, started: Instant) -> RawR
         // SAFETY: fds is a valid array of pollfd.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         if n < 0 {
-            continue; // EINTR
+            if crate::limits::errno() != libc::EINTR && !killed {
+                // poll itself failed (ENOMEM): the job cannot be watched, so it ends now.
+                kill_tree(w.pid);
+                killed = true;
+            }
+            continue;
         }
         if fds[1].revents != 0 {
-            let (eof, over) = drain(w.stdout.as_raw_fd(), &mut res.stdout, w.output_cap);
+            let (eof, over) = drain(w.stdout.as_raw_fd(), &mut out.stdout, w.output_cap);
             out_open = !eof;
             if over {
                 res.stdout_truncated = true;
             }
         }
         if fds[2].revents != 0 {
-            let (eof, over) = drain(w.stderr.as_raw_fd(), &mut res.stderr, w.output_cap);
+            let (eof, over) = drain(w.stderr.as_raw_fd(), &mut out.stderr, w.output_cap);
             err_open = !eof;
             if over {
                 res.stderr_truncated = true;
             }
         }
         if fds[3].revents != 0 {
-            let (eof, over) = drain(w.channel.as_raw_fd(), &mut res.channel, w.channel_cap);
+            let (eof, over) = drain(w.channel.as_raw_fd(), &mut out.channel, w.channel_cap);
             chan_open = !eof;
-            if frames.scan(&res.channel, &w.token) {
+            if frames.scan(out.channel.as_slice(), w.token) {
                 call_started_cpu = child_cpu(clock);
             }
             if over {
@@ -243,10 +266,10 @@ pub fn supervise(w: &Watch, control: &mut dyn Control, started: Instant) -> RawR
         }
         if killed && exited {
             // Output after the kill is not wanted; pipes of a dead child are at EOF anyway.
-            out_open = out_open && !drain(w.stdout.as_raw_fd(), &mut res.stdout, w.output_cap).0;
-            err_open = err_open && !drain(w.stderr.as_raw_fd(), &mut res.stderr, w.output_cap).0;
+            out_open = out_open && !drain(w.stdout.as_raw_fd(), &mut out.stdout, w.output_cap).0;
+            err_open = err_open && !drain(w.stderr.as_raw_fd(), &mut out.stderr, w.output_cap).0;
             chan_open =
-                chan_open && !drain(w.channel.as_raw_fd(), &mut res.channel, w.channel_cap).0;
+                chan_open && !drain(w.channel.as_raw_fd(), &mut out.channel, w.channel_cap).0;
             if out_open || err_open || chan_open {
                 break; // a writer survives (impossible without fork): stop waiting for EOF
             }
@@ -345,10 +368,15 @@ mod tests {
             call_cpu: Duration::from_millis(call_cpu_ms),
             output_cap: cap,
             channel_cap: channel_cap(1),
-            token,
+            token: &token,
             pid_one: false,
         };
-        supervise(&w, &mut NoControl, started)
+        let mut out = Outputs::new().unwrap();
+        let mut r = supervise(&w, &mut NoControl, started, &mut out);
+        r.stdout = out.stdout.as_slice().to_vec();
+        r.stderr = out.stderr.as_slice().to_vec();
+        r.channel = out.channel.as_slice().to_vec();
+        r
     }
 
     #[test]
@@ -398,5 +426,18 @@ mod tests {
             while start.elapsed() < Duration::from_secs(5) {}
         });
         assert!(r.timed_out && !r.call_timed_out);
+    }
+
+    #[test]
+    fn garbage_on_the_channel_does_not_switch_off_the_per_call_budget() {
+        // Five bytes of garbage (a length too short for a frame), then a genuine call start
+        // and a spinning call: the budget must still end it, long before the wall clock.
+        let r = supervised(10_000, 100, 100, |chan, token| {
+            channel::write_all(chan, &[1, 0, 0, 0, b'X']);
+            channel::write_all(chan, &channel::frame(token, b'S', &["0"]));
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(5) {}
+        });
+        assert!(r.call_timed_out && !r.timed_out, "{r:?}");
     }
 }

@@ -7,6 +7,7 @@
 use std::io::{self, Read, Write};
 
 use crate::error::{Error, Result};
+use crate::memory::{self, JobBuf, Sink};
 
 pub const CONFIG: u8 = b'G';
 pub const JOB: u8 = b'J';
@@ -19,10 +20,17 @@ pub const FATAL: u8 = b'E';
 /// Upper bound of one message (a job's source and arguments, or a result with its output).
 pub const MAX_MESSAGE: usize = 1 << 30;
 
+/// A length as the wire's `u32`; `None` past 4 GiB (no message may be that long anyway).
+fn len32(n: usize) -> Option<u32> {
+    u32::try_from(n).ok()
+}
+
 /// Builds one message body.
 #[derive(Default)]
 pub struct Writer {
     buf: Vec<u8>,
+    /// A byte string longer than a `u32` length can say was given: `finish` refuses.
+    overflow: bool,
 }
 
 impl Writer {
@@ -31,7 +39,10 @@ impl Writer {
         buf.extend_from_slice(&[0; 4]);
         buf.push(kind);
         buf.extend_from_slice(&job_id.to_le_bytes());
-        Self { buf }
+        Self {
+            buf,
+            overflow: false,
+        }
     }
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);
@@ -49,7 +60,11 @@ impl Writer {
         self
     }
     pub fn bytes(&mut self, v: &[u8]) -> &mut Self {
-        self.buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        let Some(n) = len32(v.len()) else {
+            self.overflow = true;
+            return self;
+        };
+        self.buf.extend_from_slice(&n.to_le_bytes());
         self.buf.extend_from_slice(v);
         self
     }
@@ -63,11 +78,15 @@ impl Writer {
         }
         self
     }
-    /// The framed message, ready to write.
-    pub fn finish(mut self) -> Vec<u8> {
-        let len = (self.buf.len() - 4) as u32;
+    /// The framed message, ready to write; an error when it would exceed [`MAX_MESSAGE`].
+    pub fn finish(mut self) -> Result<Vec<u8>> {
+        let len = self.buf.len() - 4;
+        if self.overflow || len > MAX_MESSAGE {
+            return Err(Error::TooLong(len));
+        }
+        let len = len32(len).ok_or(Error::TooLong(len))?;
         self.buf[..4].copy_from_slice(&len.to_le_bytes());
-        self.buf
+        Ok(self.buf)
     }
 }
 
@@ -158,6 +177,31 @@ pub fn read_message(r: &mut impl Read) -> io::Result<Option<Message>> {
     }))
 }
 
+/// Reads one whole message from `fd` into `buf` (emptied first): the zygote's way, so a job's
+/// bytes land only in job memory. Returns its kind and job id; the body is `buf[9..]`.
+/// `Ok(None)` on a clean end of stream before its first byte.
+pub fn read_message_into(fd: i32, buf: &mut JobBuf) -> io::Result<Option<(u8, u64)>> {
+    buf.clear();
+    if !memory::read_exact_into(fd, buf, 4)? {
+        return Ok(None);
+    }
+    let head: [u8; 4] = buf.as_slice()[..4].try_into().map_err(io::Error::other)?;
+    let len = u32::from_le_bytes(head) as usize;
+    if !(9..=MAX_MESSAGE).contains(&len) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "bad message length",
+        ));
+    }
+    buf.clear();
+    if !memory::read_exact_into(fd, buf, len)? {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    let body = buf.as_slice();
+    let id: [u8; 8] = body[1..9].try_into().map_err(io::Error::other)?;
+    Ok(Some((body[0], u64::from_le_bytes(id))))
+}
+
 pub fn write_message(w: &mut impl Write, msg: &[u8]) -> io::Result<()> {
     w.write_all(msg)?;
     w.flush()
@@ -181,7 +225,7 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
-    pub fn encode(&self, job_id: u64) -> Vec<u8> {
+    pub fn encode(&self, job_id: u64) -> Result<Vec<u8>> {
         let mut w = Writer::new(JOB, job_id);
         w.u8(self.kind)
             .str(&self.source)
@@ -197,7 +241,19 @@ impl JobSpec {
             .u64(self.open_files);
         w.finish()
     }
+    /// Decodes a job body (in the child, from its own copy): the strings here, the numbers
+    /// as [`JobHead::peek`] reads them.
     pub fn decode(body: &[u8]) -> Result<Self> {
+        let JobHead {
+            wall_time_us,
+            cpu_time_s,
+            call_cpu_time_us,
+            memory_bytes,
+            output_bytes,
+            file_size_bytes,
+            open_files,
+            ..
+        } = JobHead::peek(body)?;
         let mut r = Reader::new(body);
         Ok(Self {
             kind: r.u8()?,
@@ -205,6 +261,56 @@ impl JobSpec {
             stdin: r.string()?,
             function: r.string()?,
             args: r.strings()?,
+            wall_time_us,
+            cpu_time_s,
+            call_cpu_time_us,
+            memory_bytes,
+            output_bytes,
+            file_size_bytes,
+            open_files,
+        })
+    }
+}
+
+/// What the zygote reads of a job message: its numbers, and where stdin lies in the body.
+/// The zygote never copies the source, function, arguments or stdin out of the
+/// [`JobBuf`] the message was read into (see `memory.rs`); the child decodes the whole
+/// [`JobSpec`] from its own copy.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobHead {
+    pub kind: u8,
+    pub n_args: usize,
+    /// Byte range of stdin within the message body.
+    pub stdin: std::ops::Range<usize>,
+    pub wall_time_us: u64,
+    pub cpu_time_s: u64,
+    pub call_cpu_time_us: u64,
+    pub memory_bytes: u64,
+    pub output_bytes: u64,
+    pub file_size_bytes: u64,
+    pub open_files: u64,
+}
+
+impl JobHead {
+    /// Parses the numbers of a job body, skipping its byte strings without copying them.
+    pub fn peek(body: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(body);
+        let kind = r.u8()?;
+        r.bytes()?; // source
+        let stdin = r.bytes()?;
+        let start = stdin.as_ptr() as usize - body.as_ptr() as usize;
+        r.bytes()?; // function
+        let n = r.u64()?;
+        if n > (r.buf.len() as u64) / 4 {
+            return Err(Error::Wire("string count larger than the message"));
+        }
+        for _ in 0..n {
+            r.bytes()?;
+        }
+        Ok(Self {
+            kind,
+            n_args: usize::try_from(n).map_err(|_| Error::Wire("argument count"))?,
+            stdin: start..start + stdin.len(),
             wall_time_us: r.u64()?,
             cpu_time_s: r.u64()?,
             call_cpu_time_us: r.u64()?,
@@ -213,6 +319,31 @@ impl JobSpec {
             file_size_bytes: r.u64()?,
             open_files: r.u64()?,
         })
+    }
+}
+
+/// Appends length-prefixed fields to a [`Sink`] (the zygote's result, into job memory).
+struct Put<'a, S: Sink> {
+    sink: &'a mut S,
+}
+
+impl<S: Sink> Put<'_, S> {
+    fn raw(&mut self, v: &[u8]) -> Result<&mut Self> {
+        self.sink.put(v)?;
+        Ok(self)
+    }
+    fn bool(&mut self, v: bool) -> Result<&mut Self> {
+        self.raw(&[u8::from(v)])
+    }
+    fn u64(&mut self, v: u64) -> Result<&mut Self> {
+        self.raw(&v.to_le_bytes())
+    }
+    fn i64(&mut self, v: i64) -> Result<&mut Self> {
+        self.raw(&v.to_le_bytes())
+    }
+    fn bytes(&mut self, v: &[u8]) -> Result<&mut Self> {
+        let n = len32(v.len()).ok_or(Error::TooLong(v.len()))?;
+        self.raw(&n.to_le_bytes())?.raw(v)
     }
 }
 
@@ -244,25 +375,50 @@ impl RawResult {
             ..Self::default()
         }
     }
-    pub fn encode(&self, job_id: u64) -> Vec<u8> {
-        let mut w = Writer::new(RESULT, job_id);
-        w.str(self.failure.as_deref().unwrap_or(""))
-            .bool(self.failure.is_some())
-            .i64(self.exit_code.map_or(-1, i64::from))
-            .i64(self.signal.map_or(-1, i64::from))
-            .bool(self.timed_out)
-            .bool(self.call_timed_out)
-            .bool(self.output_exceeded)
-            .bool(self.cancelled)
-            .bytes(&self.stdout)
-            .bytes(&self.stderr)
-            .bool(self.stdout_truncated)
-            .bool(self.stderr_truncated)
-            .u64(self.cpu_time_us)
-            .u64(self.wall_time_us)
-            .u64(self.max_rss_kib)
-            .bytes(&self.channel);
-        w.finish()
+    /// The result message with this result's own outputs (parent-side tests).
+    pub fn encode(&self, job_id: u64) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.encode_into(job_id, &self.stdout, &self.stderr, &self.channel, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the result message to `sink`, with outputs given apart from the facts: the
+    /// zygote keeps them in job memory, never in `self`.
+    pub fn encode_into(
+        &self,
+        job_id: u64,
+        stdout: &[u8],
+        stderr: &[u8],
+        channel: &[u8],
+        sink: &mut impl Sink,
+    ) -> Result<()> {
+        let start = sink.written().len();
+        let mut w = Put { sink };
+        w.raw(&[0; 4])?.raw(&[RESULT])?.u64(job_id)?;
+        w.bytes(self.failure.as_deref().unwrap_or("").as_bytes())?
+            .bool(self.failure.is_some())?
+            .i64(self.exit_code.map_or(-1, i64::from))?
+            .i64(self.signal.map_or(-1, i64::from))?
+            .bool(self.timed_out)?
+            .bool(self.call_timed_out)?
+            .bool(self.output_exceeded)?
+            .bool(self.cancelled)?
+            .bytes(stdout)?
+            .bytes(stderr)?
+            .bool(self.stdout_truncated)?
+            .bool(self.stderr_truncated)?
+            .u64(self.cpu_time_us)?
+            .u64(self.wall_time_us)?
+            .u64(self.max_rss_kib)?
+            .bytes(channel)?;
+        let all = w.sink.written();
+        let len = all.len() - start - 4;
+        if len > MAX_MESSAGE {
+            return Err(Error::TooLong(len));
+        }
+        let len = len32(len).ok_or(Error::TooLong(len))?;
+        all[start..start + 4].copy_from_slice(&len.to_le_bytes());
+        Ok(())
     }
     pub fn decode(body: &[u8]) -> Result<Self> {
         let mut r = Reader::new(body);
@@ -304,7 +460,7 @@ pub struct ZygoteConfig {
 }
 
 impl ZygoteConfig {
-    pub fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Result<Vec<u8>> {
         let mut w = Writer::new(CONFIG, 0);
         w.strs(&self.disabled)
             .str(&self.scratch_dir)
@@ -326,7 +482,7 @@ impl ZygoteConfig {
 /// One line of the capability report: layer name, active, note.
 pub type LayerReport = (String, bool, String);
 
-pub fn encode_hello(layers: &[LayerReport]) -> Vec<u8> {
+pub fn encode_hello(layers: &[LayerReport]) -> Result<Vec<u8>> {
     let mut w = Writer::new(HELLO, 0);
     w.u64(layers.len() as u64);
     for (name, ok, note) in layers {
@@ -367,9 +523,28 @@ mod tests {
             file_size_bytes: 1 << 20,
             open_files: 64,
         };
-        let msg = roundtrip(&job.encode(7));
+        let msg = roundtrip(&job.encode(7).unwrap());
         assert_eq!((msg.kind, msg.job_id), (JOB, 7));
         assert_eq!(JobSpec::decode(&msg.body).unwrap(), job);
+        // The zygote's view: the numbers, and stdin in place, nothing copied.
+        let head = JobHead::peek(&msg.body).unwrap();
+        assert_eq!((head.kind, head.n_args, head.open_files), (1, 2, 64));
+        assert_eq!(
+            (head.wall_time_us, head.call_cpu_time_us),
+            (1_000_000, 500_000)
+        );
+        assert_eq!(&msg.body[head.stdin.clone()], "é\n".as_bytes());
+        assert!(JobHead::peek(&msg.body[..msg.body.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn a_string_longer_than_a_u32_length_is_refused_not_truncated() {
+        let mut w = Writer::new(JOB, 1);
+        w.u64(1);
+        assert!(w.finish().is_ok());
+        let mut w = Writer::new(JOB, 1);
+        w.overflow = true; // what bytes() records for a slice over 4 GiB
+        assert!(matches!(w.finish(), Err(Error::TooLong(_))));
     }
 
     #[test]
@@ -382,16 +557,16 @@ mod tests {
             cpu_time_us: 12,
             ..RawResult::default()
         };
-        let msg = roundtrip(&res.encode(3));
+        let msg = roundtrip(&res.encode(3).unwrap());
         assert_eq!(RawResult::decode(&msg.body).unwrap(), res);
         let failed = RawResult::failed("boom");
-        let msg = roundtrip(&failed.encode(4));
+        let msg = roundtrip(&failed.encode(4).unwrap());
         assert_eq!(RawResult::decode(&msg.body).unwrap(), failed);
     }
 
     #[test]
     fn truncated_body_is_an_error_not_a_panic() {
-        let msg = roundtrip(&ZygoteConfig::default().encode());
+        let msg = roundtrip(&ZygoteConfig::default().encode().unwrap());
         assert!(JobSpec::decode(&msg.body).is_err());
         assert!(read_message(&mut &[5u8, 0, 0, 0, 1][..]).is_err());
         assert!(read_message(&mut &[][..]).unwrap().is_none());
@@ -400,7 +575,7 @@ mod tests {
     #[test]
     fn hello_roundtrip() {
         let layers = vec![("seccomp".to_string(), true, String::new())];
-        let msg = roundtrip(&encode_hello(&layers));
+        let msg = roundtrip(&encode_hello(&layers).unwrap());
         assert_eq!(decode_hello(&msg.body).unwrap(), layers);
     }
 }

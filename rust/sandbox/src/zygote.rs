@@ -1,20 +1,25 @@
 //! The zygote: a small Python process that enters its namespaces once, prepares every
 //! isolation layer once, and then forks one locked-down child per job and supervises it.
+//!
+//! Every byte of a job the zygote touches lives in job memory that no child inherits, and the
+//! child gets its own job from a memfd it reads after the fork (`memory.rs` says why and how;
+//! docs/design.md §6).
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use crate::channel::{self, Token};
+use crate::channel::{self, Token, TOKEN_LEN};
 use crate::error::{Error, Result};
-use crate::fds::{self, Pipe, CHILD_CHANNEL_FD};
+use crate::fds::{self, Pipe, CHILD_CHANNEL_FD, CHILD_JOB_FD};
 use crate::landlock::{self, Ruleset};
 use crate::limits;
+use crate::memory::{self, JobBuf};
 use crate::namespaces;
 use crate::recipe::{self, Plan, Step};
 use crate::seccomp::{self, Filters};
-use crate::supervise::{self, Control, Watch};
-use crate::wire::{self, JobSpec, RawResult, ZygoteConfig};
+use crate::supervise::{self, Control, Outputs, Watch};
+use crate::wire::{self, JobHead, JobSpec, RawResult, ZygoteConfig};
 
 /// The uid/gid jobs run as when the zygote is root ("nobody" on most systems).
 pub const JOB_UID: libc::uid_t = 65534;
@@ -57,6 +62,17 @@ pub struct Zygote {
     pid_one: bool,
     /// A pidfd of the caller (readable once it has exited), when the kernel has pidfds.
     caller: Option<OwnedFd>,
+    /// Job memory (see `memory.rs`): the job message as read from the control socket...
+    msg: JobBuf,
+    /// ...control messages read while a job runs (cancels)...
+    ctrl_in: JobBuf,
+    /// ...the job's token...
+    token: JobBuf,
+    /// ...the child's stdout, stderr and channel...
+    outputs: Outputs,
+    /// ...the channel's genuine frames without the token, and the result message.
+    authentic: JobBuf,
+    reply: JobBuf,
 }
 
 fn send(ctrl: &mut UnixStream, msg: &[u8]) -> Result<()> {
@@ -108,7 +124,7 @@ impl Zygote {
             let pid = unsafe { libc::getpid() };
             send(
                 &mut ctrl,
-                &wire::Writer::new(wire::PID, pid as u64).finish(),
+                &wire::Writer::new(wire::PID, pid as u64).finish()?,
             )?;
         }
         let mut uid_gid = (privileged && !off(&cfg, "non_root_uid")).then_some((JOB_UID, JOB_UID));
@@ -222,7 +238,7 @@ impl Zygote {
         ));
         report.push(("running_as_root".into(), root, String::new()));
         report.push(("landlock_abi".into(), abi > 0, abi.to_string()));
-        send(&mut ctrl, &wire::encode_hello(&report))?;
+        send(&mut ctrl, &wire::encode_hello(&report)?)?;
         Ok(Self {
             ctrl,
             scratch: CString::new(scratch_path.clone()).map_err(|_| Error::Nul(scratch_path))?,
@@ -235,6 +251,12 @@ impl Zygote {
             orphaned: false,
             pid_one: entered.pid,
             caller,
+            msg: JobBuf::new()?,
+            ctrl_in: JobBuf::new()?,
+            token: JobBuf::new()?,
+            outputs: Outputs::new()?,
+            authentic: JobBuf::new()?,
+            reply: JobBuf::new()?,
         })
     }
 
@@ -251,7 +273,9 @@ impl Zygote {
             // The waiter: tell the parent the zygote's host pid, let go of the control
             // socket (so the parent sees EOF when the zygote dies), then wait and mirror its
             // exit. No Python runs here again.
-            let _ = send(ctrl, &wire::Writer::new(wire::PID, pid as u64).finish());
+            if let Ok(msg) = wire::Writer::new(wire::PID, pid as u64).finish() {
+                let _ = send(ctrl, &msg);
+            }
             // SAFETY: raw calls in the waiter, which never returns to Python.
             unsafe {
                 libc::close(ctrl.as_raw_fd());
@@ -279,7 +303,11 @@ impl Zygote {
             revents: 0,
         };
         // SAFETY: polling one valid pollfd; the waiter writes one byte (or dies: POLLHUP).
-        while unsafe { libc::poll(&raw mut pfd, 1, -1) } < 0 {}
+        while unsafe { libc::poll(&raw mut pfd, 1, -1) } < 0 {
+            if limits::errno() != libc::EINTR {
+                return Err(Error::last("poll(waiter's start signal)"));
+            }
+        }
         Ok(())
     }
 
@@ -314,31 +342,61 @@ impl Zygote {
         }
     }
 
-    /// The next job; `None` when the parent closed the control socket or exited.
-    pub fn next_job(&mut self) -> Result<Option<(u64, JobSpec)>> {
+    /// The next job's id and numbers (its bytes stay in job memory); `None` when the parent
+    /// closed the control socket or exited.
+    pub fn next_job(&mut self) -> Result<Option<(u64, JobHead)>> {
         loop {
             if !self.wait_for_caller() {
                 return Ok(None);
             }
-            match wire::read_message(&mut self.ctrl).map_err(Error::Channel)? {
+            match wire::read_message_into(self.ctrl.as_raw_fd(), &mut self.msg)
+                .map_err(Error::Channel)?
+            {
                 None => return Ok(None),
-                Some(m) if m.kind == wire::JOB => {
-                    return Ok(Some((m.job_id, JobSpec::decode(&m.body)?)));
+                Some((wire::JOB, id)) => {
+                    return Ok(Some((id, JobHead::peek(&self.msg.as_slice()[9..])?)));
                 }
-                Some(m) if m.kind == wire::CANCEL => {} // for a job already finished
+                Some((wire::CANCEL, _)) => {} // for a job already finished
                 Some(_) => return Err(Error::Wire("unexpected message kind")),
             }
         }
     }
 
+    /// Sends a job's result: its facts, and its outputs and genuine frames straight from job
+    /// memory (encoded into job memory too).
     pub fn send_result(&mut self, job_id: u64, res: &RawResult) -> Result<()> {
-        send(&mut self.ctrl, &res.encode(job_id))
+        self.authentic.clear();
+        if let Ok(token) = <&Token>::try_from(self.token.as_slice()) {
+            channel::authentic(self.outputs.channel.as_slice(), token, &mut self.authentic)?;
+        }
+        self.reply.clear();
+        res.encode_into(
+            job_id,
+            self.outputs.stdout.as_slice(),
+            self.outputs.stderr.as_slice(),
+            self.authentic.as_slice(),
+            &mut self.reply,
+        )?;
+        let sent =
+            wire::write_message(&mut self.ctrl, self.reply.as_slice()).map_err(Error::Channel);
+        for buf in [
+            &mut self.msg,
+            &mut self.ctrl_in,
+            &mut self.authentic,
+            &mut self.reply,
+        ] {
+            buf.reset();
+        }
+        self.outputs.reset();
+        sent
     }
 
     pub fn send_fatal(ctrl_fd: RawFd, text: &str) {
         let mut w = wire::Writer::new(wire::FATAL, 0);
         w.str(text);
-        let msg = w.finish();
+        let Ok(msg) = w.finish() else {
+            return;
+        };
         // SAFETY: best-effort write of a stack of bytes to the control fd.
         unsafe { libc::write(ctrl_fd, msg.as_ptr().cast(), msg.len()) };
     }
@@ -364,19 +422,28 @@ impl Zygote {
         }
     }
 
-    /// Forks one child for `job`. In the child, returns `Forked::Child` after the recipe;
-    /// in the zygote, supervises the child and returns its facts.
-    pub fn run(&mut self, job_id: u64, job: &JobSpec, hooks: &Hooks) -> Result<Forked> {
+    /// Forks one child for `job` (the message last read by [`Zygote::next_job`]). In the child,
+    /// returns `Forked::Child` after the recipe; in the zygote, supervises the child and returns
+    /// its facts (its outputs stay in job memory until [`Zygote::send_result`]).
+    pub fn run(&mut self, job_id: u64, job: &JobHead, hooks: &Hooks) -> Result<Forked> {
+        self.outputs.reset();
         self.clean_scratch();
-        let token = channel::new_token().ok_or(Error::last("getrandom(job token)"))?;
+        self.token.clear();
+        if !channel::fill_token(self.token.spare(TOKEN_LEN)?) {
+            return Err(Error::last("getrandom(job token)"));
+        }
+        self.token.commit(TOKEN_LEN);
         let out = Pipe::new()?;
         let err = Pipe::new()?;
         let chan = Pipe::new()?;
-        let stdin = if job.stdin.is_empty() {
-            None
-        } else {
-            Some(fds::stdin_memfd(job.stdin.as_bytes())?)
+        let body = self.msg.as_slice().get(9..).unwrap_or_default();
+        let stdin = match body.get(job.stdin.clone()) {
+            Some(data) if !data.is_empty() => Some(fds::stdin_memfd(data)?),
+            _ => None,
         };
+        // The job travels to the child in a memfd it alone reads after the fork: the token,
+        // then the message body (source, function, arguments, limits).
+        let payload = fds::memfd_of(c"job", &[self.token.as_slice(), body])?;
         let rlimits = limits::plan(job);
         let plan = Plan {
             stdin: stdin
@@ -385,6 +452,7 @@ impl Zygote {
             stdout: out.write.as_raw_fd(),
             stderr: err.write.as_raw_fd(),
             channel: chan.write.as_raw_fd(),
+            job: payload.as_raw_fd(),
             ruleset: self.ruleset.as_ref().map(Ruleset::raw_fd),
             rlimits: &rlimits,
             scratch: &self.scratch,
@@ -393,6 +461,7 @@ impl Zygote {
             no_new_privs: self.no_new_privs,
             filters: self.filters.as_ref(),
         };
+        memory::scrub_stack();
         (hooks.before)();
         let started = Instant::now();
         // SAFETY: the zygote is single-threaded; the child only runs the raw recipe before
@@ -400,12 +469,16 @@ impl Zygote {
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             (hooks.child)();
+            let Some(token) = recipe::read_token(plan.job) else {
+                // SAFETY: leave without running any destructor of the zygote's state.
+                unsafe { libc::_exit(127) }
+            };
             // SAFETY: we are the freshly forked, single-threaded child.
             return match unsafe { recipe::apply(&plan) } {
                 Ok(()) => {
                     // The recipe already closed or moved these fds; dropping them here would
                     // close whatever now has their numbers (the channel at fd 3).
-                    std::mem::forget((out, err, chan, stdin));
+                    std::mem::forget((out, err, chan, stdin, payload));
                     Ok(Forked::Child(token))
                 }
                 Err((step, e)) => {
@@ -424,7 +497,9 @@ impl Zygote {
         if pid < 0 {
             return Err(Error::last("fork(job)"));
         }
-        drop((out.write, err.write, chan.write, stdin));
+        drop((out.write, err.write, chan.write, stdin, payload));
+        let token = <&Token>::try_from(self.token.as_slice())
+            .map_err(|_| Error::Wire("job token missing"))?;
         let watch = Watch {
             pid,
             stdout: out.read,
@@ -433,21 +508,48 @@ impl Zygote {
             wall: Duration::from_micros(job.wall_time_us),
             call_cpu: Duration::from_micros(job.call_cpu_time_us),
             output_cap: usize::try_from(job.output_bytes).unwrap_or(usize::MAX),
-            channel_cap: supervise::channel_cap(job.args.len()),
+            channel_cap: supervise::channel_cap(job.n_args),
             token,
             pid_one: self.pid_one,
         };
         let mut control = CancelWatch {
-            ctrl: &mut self.ctrl,
+            ctrl: &self.ctrl,
+            buf: &mut self.ctrl_in,
             job_id,
             orphaned: false,
         };
-        let mut res = supervise::supervise(&watch, &mut control, started);
+        let mut res = supervise::supervise(&watch, &mut control, started, &mut self.outputs);
         self.orphaned = control.orphaned;
-        res.failure = setup_failure(&res.channel, &token);
-        res.channel = channel::authentic(&res.channel, &token);
+        res.failure = setup_failure(self.outputs.channel.as_slice(), token);
         Ok(Forked::Parent(res))
     }
+}
+
+/// In the child, after the recipe: its job, read from the job memfd into its own memory (the
+/// token first, then the message body), and the fd closed.
+pub fn read_job() -> Result<JobSpec> {
+    let mut all = Vec::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        // SAFETY: reading into a valid buffer from the fd the recipe put there.
+        let n = unsafe { libc::read(CHILD_JOB_FD, chunk.as_mut_ptr().cast(), chunk.len()) };
+        if n < 0 {
+            if limits::errno() == libc::EINTR {
+                continue;
+            }
+            return Err(Error::last("read(job memfd)"));
+        }
+        if n == 0 {
+            break;
+        }
+        all.extend_from_slice(&chunk[..n as usize]);
+    }
+    // SAFETY: the job fd is ours and no longer needed.
+    unsafe { libc::close(CHILD_JOB_FD) };
+    JobSpec::decode(
+        all.get(TOKEN_LEN..)
+            .ok_or(Error::Wire("job memfd too short"))?,
+    )
 }
 
 /// A pidfd of the caller, moved high; `None` where the kernel has no pidfds (before 5.3).
@@ -470,15 +572,16 @@ fn watch_caller(pid: u64) -> Result<Option<OwnedFd>> {
 
 /// Reads cancel requests for the running job from the control socket.
 struct CancelWatch<'a> {
-    ctrl: &'a mut UnixStream,
+    ctrl: &'a UnixStream,
+    buf: &'a mut JobBuf,
     job_id: u64,
     orphaned: bool,
 }
 
 impl Control for CancelWatch<'_> {
     fn should_cancel(&mut self) -> bool {
-        if let Ok(Some(m)) = wire::read_message(self.ctrl) {
-            m.kind == wire::CANCEL && m.job_id == self.job_id
+        if let Ok(Some((kind, id))) = wire::read_message_into(self.ctrl.as_raw_fd(), self.buf) {
+            kind == wire::CANCEL && id == self.job_id
         } else {
             self.orphaned = true; // the parent is gone: stop the job
             true
@@ -491,7 +594,10 @@ impl Control for CancelWatch<'_> {
 
 /// A child setup failure reported on the channel as an authentic `F` frame, as a sentence.
 pub fn setup_failure(buf: &[u8], token: &Token) -> Option<String> {
-    let (_, _, payload) = channel::frames(buf).find(|(tag, t, _)| *tag == b'F' && *t == token)?;
+    let mut scan = channel::FrameScan::default();
+    let payload = std::iter::from_fn(|| scan.next(buf, token))
+        .find(|(tag, _)| *tag == b'F')
+        .map(|(_, payload)| payload)?;
     let step = u32::from_le_bytes(payload.get(..4)?.try_into().ok()?);
     let err = i32::from_le_bytes(payload.get(4..8)?.try_into().ok()?);
     Some(format!(

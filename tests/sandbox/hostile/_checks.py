@@ -34,7 +34,6 @@ def _texts(outcome: Outcome) -> list[str]:
         outcome.stderr,
         outcome.exception_message or "",
         outcome.detail,
-        outcome.denied_syscall or "",
     ]
     for call in outcome.calls:
         texts += [call.value or "", call.exception_message or ""]
@@ -230,6 +229,14 @@ def check_no_forged_calls(run: Run, world: World) -> list[str]:
     return problems
 
 
+def check_call_budget_held(run: Run, world: World) -> list[str]:
+    """The per-call CPU budget, not the job's whole CPU or wall limit, ended the job."""
+    o = run.outcome
+    if o.status == "timeout" and not o.detail.startswith("a call used"):
+        return [f"the call ran past its budget until another limit ended it: {o.detail}"]
+    return []
+
+
 def check_first_call_raises_recursion_then_ok(run: Run, world: World) -> list[str]:
     calls = run.outcome.calls
     if len(calls) != 2:
@@ -278,6 +285,7 @@ EFFECT_CHECKS: dict[str, Check] = {
     "first_call_raises_recursion_then_ok": check_first_call_raises_recursion_then_ok,
     "later_calls_not_run": check_later_calls_not_run,
     "no_forged_calls": check_no_forged_calls,
+    "call_budget_held": check_call_budget_held,
     "output_capped": check_output_capped,
     "rss_capped": check_rss_capped,
     "sigsegv": check_sigsegv,

@@ -100,12 +100,20 @@ class World:
     abstract: socket.socket
     abstract_name: str
     victim: subprocess.Popen[bytes]
-    secret: str
-    signals: list[int]
+    # The host's secrets stay out of the repr (a failing test prints its world).
+    secret: str = field(repr=False)
+    signals: list[int] = field(default_factory=list)
     zygotes: set[int] = field(default_factory=set)
     sandboxes: list[Sandbox] = field(default_factory=list)
-    zygote_cmdlines: set[bytes] = field(default_factory=set)
-    forbidden_texts: dict[str, str] = field(default_factory=dict)
+    zygote_cmdlines: set[bytes] = field(default_factory=set, repr=False)
+    forbidden_texts: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret (forbidden text) replaced by its name, for messages."""
+        for what, secret in sorted(self.forbidden_texts.items(), key=lambda kv: -len(kv[1])):
+            if secret:
+                text = text.replace(secret, f"<{what}>")
+        return text.replace(self.secret, "<the caller's secret>") if self.secret else text
 
     def params(self) -> dict[str, Any]:
         return {
