@@ -4,7 +4,7 @@
 # starting from the previous stage's checkpoint (OpenRLHF shuffles its prompt set, so a
 # schedule becomes one dataset per stage).
 #
-#   RUN=runs/demo SCHEDULE=medium_start_reverse BASE_MODEL=Qwen/Qwen2.5-7B-Instruct \
+#   RUN=runs/first SCHEDULE=medium_start_reverse BASE_MODEL=Qwen/Qwen2.5-7B-Instruct \
 #       bash examples/openrlhf/train_curriculum.sh
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"

@@ -1,7 +1,7 @@
 """GRPO with TRL 1.x on data exported by ``stepstones export --format trl``, rewards from
 stepstones (an async reward callable grading in the sandbox).
 
-    stepstones export runs/demo --format trl --bins broad --mix all=5000 --out data/trl.jsonl
+    stepstones export runs/first --format trl --bins broad --mix all=5000 --out data/trl.jsonl
     accelerate launch examples/trl/train_grpo.py data/trl.jsonl Qwen/Qwen2.5-1.5B-Instruct
 
 The paper's recipe: no std normalisation (``scale_rewards="none"``), no KL (``beta=0``), and

@@ -2,7 +2,7 @@
 # GRPO with verl 0.9.x on one 8-GPU node, rewards from stepstones in-process
 # (reward_fn.py). The paper's recipe: no std normalisation, no KL, data order kept.
 #
-#   RUN=runs/demo MODEL=Qwen/Qwen2.5-7B-Instruct bash examples/verl/run_grpo.sh
+#   RUN=runs/first MODEL=Qwen/Qwen2.5-7B-Instruct bash examples/verl/run_grpo.sh
 #
 # verl's own sandbox path can use stepstones too: start `stepstones serve` and add
 #   reward.sandbox_fusion.url=http://127.0.0.1:5000/run_code
