@@ -32,7 +32,8 @@ img.figure { display: block; max-width: 100%; height: auto; margin: 8px 0; }
 .example img.figure { flex: 0 0 auto; max-width: 620px; }
 .example table { flex: 1 1 auto; }
 .example pre { max-height: 110px; margin-top: 3px; }
-table.rejections td:nth-child(4) { min-width: 14em; }
+table.rejections td:nth-child(4) { min-width: 12em; max-width: 22em; }
+table.rejections td:nth-child(5) { width: 55%; }
 pre { white-space: pre-wrap; word-break: break-word; max-height: 260px; overflow: auto;
       background: #f7f7f7; padding: 6px; margin: 0; font-size: 11.5px; }
 """
@@ -206,10 +207,10 @@ def _cost_table(rows: Sequence[RoleCost]) -> str:
             _e(r.role),
             str(r.requests) if r.role != "sandbox" else "",
             f"{r.prompt_tokens:,} / {r.completion_tokens:,}" if r.role != "sandbox" else "",
-            f"{r.wall_s:,.1f}",
+            f"{r.wall_s:,.2f}",
             str(r.viable),
             _number(r.per_viable_tokens, 0) if r.role != "sandbox" else "",
-            _number(r.per_viable_s, 1),
+            _number(r.per_viable_s, 2),
         ]
         for r in rows
     ]
