@@ -120,3 +120,16 @@ def test_a_copied_run_reports_the_same(varied: tuple[Path, Path], tmp_path: Path
     copy = tmp_path / "copy"
     shutil.copytree(run, copy, ignore=shutil.ignore_patterns("report"))
     assert compute(load_run(copy)) == compute(load_run(run))
+
+
+def test_a_run_written_before_replies_were_kept_still_reports(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", varied_chains())
+    file = run / "chains.jsonl"
+    old = re.sub(
+        rb',"teacher_reply":"(?:[^"\\]|\\.)*"|,"sandbox_s":[0-9.e-]+', b"", file.read_bytes()
+    )
+    assert b"teacher_reply" not in old and b"sandbox_s" not in old
+    file.write_bytes(old)
+    loaded = load_run(run)
+    assert all(t.teacher_reply == "" and t.sandbox_s == 0 for c in loaded.chains for t in c.turns)
+    assert "no reply recorded" in _page_text(run)
