@@ -43,14 +43,14 @@ def test_the_readme_curriculum_on_two_problems_is_refused_with_the_numbers(
             "2000", "--prompts-per-step", "128", "--out", str(out)]  # fmt: skip
     assert cli.main(argv) == 1
     err = _err_line(capsys)
-    assert "stage 1 of schedule 'medium_start_reverse' asks for 112000 medium prompts" in err
+    assert "stage 1 of schedule 'medium_start_reverse' asks for 112,000 medium prompts" in err
     assert "only 1 medium problems pass the filters: 112,000.0 epochs" in err
-    assert "--allow-repeats" in err
+    assert "limit of 4 (that needs 28,000 problems)" in err and "--allow-repeats" in err
     assert not out.exists()  # nothing written
     # Without --total-steps the paper's 40K steps: refused as well, not 5 GB of one problem.
     argv = ["curriculum", str(src), "--schedule", "medium_only", "--out", str(out)]
     assert cli.main(argv) == 1
-    assert "asks for 5120000 medium prompts" in _err_line(capsys)
+    assert "asks for 5,120,000 medium prompts" in _err_line(capsys)
     assert not out.exists()
 
 
@@ -155,6 +155,14 @@ def test_export_with_nothing_left_says_why_and_writes_nothing(
     assert "3 pass rate above --keep-high 0.97" in err
     assert "1 pass rate below --keep-low 0.01" in err and "1 unmeasured" in err
     assert not out.exists()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")  # a run whose every turn was rejected holds no problem
+    assert cli.main(["export", str(empty), "--format", "openrlhf", "--out", str(out)]) == 1
+    assert f"{empty} holds no valid problem yet" in _err_line(capsys)
+    argv = ["curriculum", str(empty), "--schedule", "soft", "--out", str(tmp_path / "c")]
+    assert cli.main(argv) == 1
+    assert "no curriculum to write: " in _err_line(capsys)
+    assert not out.exists() and not (tmp_path / "c").exists()
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import sys
 import msgspec
 
 from stepstones.dataset._export import CONTAINERS, FORMATS, container_of, write
-from stepstones.dataset._select import add_selection_arguments, describe_drops, select
+from stepstones.dataset._select import add_selection_arguments, describe_drops, select, why_empty
 from stepstones.errors import ExportError
 
 __all__ = ["add_arguments", "run"]
@@ -37,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
     items = [(None if name == "all" else name, p) for name, probs in grouped.items() for p in probs]
     if not items:
         raise ExportError(
-            f"nothing to export: of {report['read']} problems, {describe_drops(report)}; "
-            f"{args.out} was not written"
+            f"nothing to export: {why_empty(report, args.input)}; {args.out} was not written"
         )
     n = write(args.format, items, args.out, split=args.split)
     report["written"] = n

@@ -13,6 +13,7 @@ of problems repeated thousands of times.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 
@@ -91,11 +92,12 @@ def materialise(
                 epochs = n / len(pools[b])
                 if epochs > max_repeats:
                     raise ExportError(
-                        f"stage {i + 1} of schedule {schedule.name!r} asks for {n} {b} prompts "
-                        f"but only {len(pools[b])} {b} problems pass the filters: {epochs:,.1f} "
-                        f"epochs over them, more than the limit of {max_repeats:g}; lower "
-                        "--total-steps or --prompts-per-step, generate more problems, or pass "
-                        "--allow-repeats"
+                        f"stage {i + 1} of schedule {schedule.name!r} asks for {n:,} {b} prompts "
+                        f"but only {len(pools[b]):,} {b} problems pass the filters: "
+                        f"{epochs:,.1f} epochs over them, more than the limit of "
+                        f"{max_repeats:g} (that needs {math.ceil(n / max_repeats):,} problems); "
+                        "lower --total-steps or --prompts-per-step, generate more problems, or "
+                        "pass --allow-repeats"
                     )
     rng = random.Random(seed)
     out: list[StageData] = []

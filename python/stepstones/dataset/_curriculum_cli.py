@@ -20,7 +20,7 @@ from stepstones.dataset._curriculum import MAX_REPEATS, StageData, materialise
 from stepstones.dataset._export import FORMATS, rows, write
 from stepstones.dataset._plan import LaunchOptions, StagePlan, launch_script
 from stepstones.dataset._schedule import PAPER_STEPS, SCHEDULES, parse_schedule
-from stepstones.dataset._select import add_selection_arguments, select
+from stepstones.dataset._select import add_selection_arguments, select, why_empty
 from stepstones.errors import ExportError
 
 __all__ = ["add_arguments", "run"]
@@ -150,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     stale = _check_out(out)
     bins, pools, report = select(args)
+    if not any(pools.values()):
+        raise ExportError(f"no curriculum to write: {why_empty(report, args.input)}")
     unknown = [b for b in schedule.bin_names if bins is None or b not in bins.names]
     if unknown:
         raise ExportError(
@@ -166,8 +168,9 @@ def run(args: argparse.Namespace) -> int:
     )
     suffix = ".parquet" if args.format == "verl" else ".jsonl"
     total_rows = sum(len(st.items) for st in stages)
-    total_mib = sum(_size_bytes(st, args.format) for st in stages) / 2**20
-    say(f"writing {len(stages)} stages, {total_rows:,} rows (about {total_mib:,.0f} MiB as JSONL)")
+    total = sum(_size_bytes(st, args.format) for st in stages)
+    size = f"{total / 2**20:,.0f} MiB" if total >= 2**20 else f"{max(1, round(total / 1024))} KiB"
+    say(f"writing {len(stages)} stages, {total_rows:,} rows (about {size} as JSONL)")
     for st in stages:
         say(_describe(st))
     plans: list[StagePlan] = []

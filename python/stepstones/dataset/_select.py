@@ -20,6 +20,7 @@ __all__ = [
     "describe_drops",
     "parse_mix",
     "select",
+    "why_empty",
 ]
 
 
@@ -173,6 +174,17 @@ def select(
     report["per_env"] = dict(Counter(p.env for v in grouped.values() for p in v))
     report["dropped"] = {k: n for k, n in dropped.most_common() if n}
     return bins, grouped, report
+
+
+def why_empty(report: dict[str, object], source: str) -> str:
+    """Why a selection came out empty, in words: no problem at all in ``source`` (every turn
+    rejected, as with a small teacher), or how many were dropped for each reason."""
+    if not report["read"]:
+        return (
+            f"{source} holds no valid problem yet (every teacher turn was rejected or nothing "
+            f"was generated; `stepstones stats {source}` shows why)"
+        )
+    return f"of {report['read']} problems, {describe_drops(report)}"
 
 
 def describe_drops(report: dict[str, object]) -> str:
