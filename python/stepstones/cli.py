@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+class HelpFormatter(argparse.HelpFormatter):
     """Help that shows every option's default: appended as "(default: X)" unless the text
     already says its default, or there is none to show (None, a flag that is off)."""
 

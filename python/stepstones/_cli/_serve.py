@@ -58,7 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "POST /run_code (verl's SandboxFusion path), GET /healthz and GET /metrics "
         "(Prometheus). Binds 127.0.0.1 unless told otherwise."
     )
-    parser.add_argument("--host", default=d.host, help="address to bind (loopback only)")
+    parser.add_argument(
+        "--host", default=d.host, help="address to bind; 0.0.0.0 listens on every interface"
+    )
     parser.add_argument("--port", type=int, default=d.port, help="TCP port; 0 picks a free one")
     parser.add_argument(
         "--token-env",
