@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+import anyio
 import pytest
 
 from stepstones.envs._grading import batched_calls
@@ -52,8 +53,6 @@ def sb() -> Iterator[Sandbox]:
 
 
 def _run(sb: Sandbox, args: Sequence[str], clock: list[float]) -> tuple[Recording, list[object]]:
-    import anyio  # noqa: PLC0415 - the test drives one event loop itself
-
     rec = Recording(sb, clock)
 
     async def main() -> list[CallResult | Outcome]:
@@ -99,8 +98,6 @@ def test_calls_not_run_when_the_budget_is_spent_are_charged_a_timeout(sb: Sandbo
             LIMITS,
             clock=lambda: clock[0],
         )
-
-    import anyio  # noqa: PLC0415
 
     results = anyio.run(main)
     assert len(rec.jobs) == 1

@@ -30,8 +30,11 @@ from hostile._probes import HOSTILE_DIR
 
 from stepstones import envs, records
 from stepstones.envs import Induction
-from stepstones.records import Draft, Problem
+from stepstones.llm import Endpoint, LLMClient
+from stepstones.pipeline import Config, TurnContext, run_chain
+from stepstones.records import Draft, Problem, Seed
 from stepstones.sandbox import Call, Job, Limits, Outcome, Sandbox, Script
+from stepstones.testing import ScriptedLLMServer, completion
 
 WORKERS = 2
 SCAN = (HOSTILE_DIR / "memory_scan.py").read_text()
@@ -234,10 +237,6 @@ def test_grpo_group_copiers_get_zero_through_get_reward(sb: Sandbox) -> None:
 def test_generate_student_finds_no_teacher_source_or_gold() -> None:
     """generate: the teacher's draft is validated on the only zygote, then the student's answers
     (copiers) run there; they must neither reproduce the gold outputs nor find the source."""
-    from stepstones.llm import Endpoint, LLMClient
-    from stepstones.pipeline import Config, TurnContext, run_chain
-    from stepstones.records import Seed
-    from stepstones.testing import completion
 
     teacher_reply = (
         f"```python\n# {marker('src')}\n{CODE}```\n"
@@ -252,7 +251,6 @@ def test_generate_student_finds_no_teacher_source_or_gold() -> None:
         return completion([copier(k) for k in range(n)])
 
     async def main() -> Any:
-        from stepstones.testing import ScriptedLLMServer
 
         with Sandbox(workers=1, limits=LIMITS) as sandbox:
             async with ScriptedLLMServer(play) as srv:
