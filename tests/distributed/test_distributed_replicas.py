@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from stepstones import records
 from stepstones.distributed import ReplicaSettings, RewardReplicas
@@ -90,8 +91,14 @@ def cases(problems: dict[Env, Problem]) -> list[tuple[str, str, str, float]]:
 
 def served(url: str) -> int:
     metrics = httpx.get(url.replace("/get_reward", "/metrics"), timeout=10).text
-    found = re.search(r'stepstones_requests_total\{route="/get_reward",code="200"\} (\d+)', metrics)
-    return int(found.group(1)) if found else 0
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == "stepstones_requests_total" and sample.labels == {
+                "route": "/get_reward",
+                "code": "200",
+            }:
+                return int(sample.value)
+    return 0
 
 
 def test_one_replica_per_node_answers_openrlhf(

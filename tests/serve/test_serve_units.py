@@ -6,6 +6,7 @@ import json
 
 import msgspec
 import pytest
+from _prom import sample
 
 from stepstones import records
 from stepstones.envs import problem_id
@@ -55,17 +56,26 @@ def test_metrics_render_prometheus_text() -> None:
     m.reward("induction", "timeout")
     m.request("/get_reward", 200, 0.003)
     m.request("/get_reward", 200, 40.0)
+    m.refused_busy()
+    m.in_flight = 3
     text = m.render()
-    assert 'stepstones_rewards_total{env="deduction",outcome="pass"} 2' in text
-    assert 'stepstones_rewards_total{env="induction",outcome="timeout"} 1' in text
-    assert 'stepstones_requests_total{route="/get_reward",code="200"} 2' in text
-    assert 'stepstones_request_seconds_bucket{route="/get_reward",le="0.0025"} 0' in text
-    assert 'stepstones_request_seconds_bucket{route="/get_reward",le="0.005"} 1' in text
-    assert 'stepstones_request_seconds_bucket{route="/get_reward",le="30.0"} 1' in text
-    assert 'stepstones_request_seconds_bucket{route="/get_reward",le="+Inf"} 2' in text
-    assert 'stepstones_request_seconds_count{route="/get_reward"} 2' in text
-    for line in text.splitlines():
-        assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
+    assert sample(text, "stepstones_rewards_total", env="deduction", outcome="pass") == 2
+    assert sample(text, "stepstones_rewards_total", env="induction", outcome="timeout") == 1
+    assert sample(text, "stepstones_requests_total", route="/get_reward", code="200") == 2
+    bucket = "stepstones_request_seconds_bucket"
+    assert sample(text, bucket, route="/get_reward", le="0.0025") == 0
+    assert sample(text, bucket, route="/get_reward", le="0.005") == 1
+    assert sample(text, bucket, route="/get_reward", le="30.0") == 1
+    assert sample(text, bucket, route="/get_reward", le="+Inf") == 2
+    assert sample(text, "stepstones_request_seconds_count", route="/get_reward") == 2
+    assert sample(text, "stepstones_requests_in_flight") == 3
+    assert sample(text, "stepstones_requests_rejected_busy_total") == 1
+    assert m.value("stepstones_rewards_total", env="deduction", outcome="pass") == 2
+    # Process metrics come along; each server has its own registry, so two never collide.
+    assert sample(text, "process_cpu_seconds_total") is not None
+    fresh = Metrics().render()
+    assert sample(fresh, "stepstones_rewards_total", env="deduction", outcome="pass") is None
+    assert Metrics().value("stepstones_rewards_total", env="deduction", outcome="pass") == 0
 
 
 def test_config_validates_and_hides_the_token() -> None:

@@ -28,6 +28,7 @@ import msgspec
 from stepstones.serve._config import ServerConfig
 from stepstones.serve._cut import cut_response
 from stepstones.serve._ledger import Ledger
+from stepstones.serve._metrics import CONTENT_TYPE
 from stepstones.serve._rewarder import OUTCOMES, Rewarder, Verdict
 from stepstones.serve._runcode import RunCodeError, RunCodeRequest, run_code
 
@@ -110,7 +111,7 @@ class RewardApp:
         except _HTTPError as exc:
             status, body, headers = exc.status, _json.encode({"error": str(exc)}), exc.headers
             if status == 503:
-                self.metrics.rejected_busy += 1
+                self.metrics.refused_busy()
         except Exception as exc:  # a bug here must not kill the connection without an answer
             log.exception("internal error on %s %s", method, path)
             status, body, headers = 500, _json.encode({"error": f"internal error: {exc}"}), ()
@@ -143,7 +144,7 @@ class RewardApp:
             return (
                 200,
                 (self.metrics.render() + ledger).encode(),
-                ((b"content-type", b"text/plain; version=0.0.4"),),
+                ((b"content-type", CONTENT_TYPE.encode()),),
             )
         if path == "/get_reward":
             self._allow(method, "POST")

@@ -1,104 +1,117 @@
-"""Counters and a latency histogram, rendered in the Prometheus text exposition format.
+"""What the reward server counts, exposed with ``prometheus_client`` in the Prometheus text format.
 
-Kept in-process and lock-free: the server runs on one event loop, so plain ints suffice.
+Each :class:`Metrics` has its own :class:`~prometheus_client.CollectorRegistry`, never the
+process-wide default one: tests, benchmarks and an embedding program may run several servers in
+one process, and a trainer process may export its own metrics already. The registry also holds
+the process and platform collectors (CPU seconds, resident memory, open fds, Python version),
+which dashboards expect next to the server's own series.
+
+Several replicas (``stepstones serve --ray``, one server per node) are several processes, each
+with its own ``/metrics``: scrape every URL of the urls file and aggregate in PromQL
+(``sum by (env, outcome) (rate(stepstones_rewards_total[1m]))``); the scrape's ``instance``
+label tells the replicas apart, so no multiprocess mode or shared files are needed.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections import Counter, defaultdict
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
-__all__ = ["Metrics"]
+__all__ = ["CONTENT_TYPE", "Metrics"]
+
+#: The content type of :meth:`Metrics.render` (Prometheus text exposition format 0.0.4).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 #: Upper bounds (seconds) of the request-latency histogram buckets.
 _BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
-def _esc(v: str) -> str:
-    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 class Metrics:
-    """What the server counts: rewards by environment and outcome, requests by route and
-    status, request latency, requests in flight and requests refused for backpressure."""
+    """What the server counts: rewards by environment and outcome, grading calls and the
+    answers in them, requests by route and status, request latency, requests in flight and
+    requests refused for backpressure.
+
+    ``in_flight`` is a plain int the server adjusts (the gauge reads it at scrape time, so the
+    request path pays nothing for it). :meth:`value` reads any sample back (tests, health
+    checks).
+    """
 
     def __init__(self) -> None:
-        self.rewards: Counter[tuple[str, str]] = Counter()  # (env, outcome) -> n
-        self.requests: Counter[tuple[str, int]] = Counter()  # (route, status) -> n
-        self.latency_counts: Counter[tuple[str, int]] = Counter()  # (route, bucket index) -> n
-        self.latency_sum_s: defaultdict[str, float] = defaultdict(float)
-        self.grade_calls: Counter[str] = Counter()  # env -> grading calls
-        self.graded_answers: Counter[str] = Counter()  # env -> answers in those calls
+        self.registry = CollectorRegistry()
         self.in_flight = 0
-        self.rejected_busy = 0
+        r = self.registry
+        self._rewards = Counter(
+            "stepstones_rewards",
+            "Rewards served, by environment and outcome.",
+            ["env", "outcome"],
+            registry=r,
+        )
+        self._grade_calls = Counter(
+            "stepstones_grade_calls",
+            "Grading calls (answers batched per problem).",
+            ["env"],
+            registry=r,
+        )
+        self._graded_answers = Counter(
+            "stepstones_graded_answers",
+            "Distinct answers graded in those calls.",
+            ["env"],
+            registry=r,
+        )
+        self._requests = Counter(
+            "stepstones_requests",
+            "HTTP requests answered, by route and status.",
+            ["route", "code"],
+            registry=r,
+        )
+        self._latency = Histogram(
+            "stepstones_request_seconds",
+            "Time from request start to response, seconds.",
+            ["route"],
+            buckets=_BUCKETS_S,
+            registry=r,
+        )
+        in_flight = Gauge(
+            "stepstones_requests_in_flight", "Requests being handled now.", registry=r
+        )
+        in_flight.set_function(lambda: self.in_flight)
+        self._busy = Counter(
+            "stepstones_requests_rejected_busy",
+            "Requests refused with 503 (busy).",
+            registry=r,
+        )
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
 
     def grade_call(self, env: str, answers: int) -> None:
-        self.grade_calls[env] += 1
-        self.graded_answers[env] += answers
+        self._grade_calls.labels(env).inc()
+        self._graded_answers.labels(env).inc(answers)
 
     def reward(self, env: str, outcome: str) -> None:
-        self.rewards[(env, outcome)] += 1
+        self._rewards.labels(env, outcome).inc()
 
     def request(self, route: str, status: int, seconds: float) -> None:
-        self.requests[(route, status)] += 1
-        self.latency_counts[(route, bisect.bisect_left(_BUCKETS_S, seconds))] += 1
-        self.latency_sum_s[route] += seconds
+        self._requests.labels(route, str(status)).inc()
+        self._latency.labels(route).observe(seconds)
+
+    def refused_busy(self) -> None:
+        """One request refused with 503 because ``max_pending_requests`` were being handled."""
+        self._busy.inc()
+
+    def value(self, name: str, **labels: str) -> float:
+        """The current value of sample ``name`` with exactly ``labels`` (0.0 if never set)."""
+        found = self.registry.get_sample_value(name, labels)
+        return 0.0 if found is None else found
 
     def render(self) -> str:
-        lines = [
-            "# HELP stepstones_rewards_total Rewards served, by environment and outcome.",
-            "# TYPE stepstones_rewards_total counter",
-        ]
-        for (env, outcome), n in sorted(self.rewards.items()):
-            lines.append(
-                f'stepstones_rewards_total{{env="{_esc(env)}",outcome="{_esc(outcome)}"}} {n}'
-            )
-        lines += [
-            "# HELP stepstones_grade_calls_total Grading calls (answers batched per problem).",
-            "# TYPE stepstones_grade_calls_total counter",
-        ]
-        lines += [
-            f'stepstones_grade_calls_total{{env="{_esc(e)}"}} {n}'
-            for e, n in sorted(self.grade_calls.items())
-        ]
-        lines += [
-            "# HELP stepstones_graded_answers_total Distinct answers graded in those calls.",
-            "# TYPE stepstones_graded_answers_total counter",
-        ]
-        lines += [
-            f'stepstones_graded_answers_total{{env="{_esc(e)}"}} {n}'
-            for e, n in sorted(self.graded_answers.items())
-        ]
-        lines += [
-            "# HELP stepstones_requests_total HTTP requests answered, by route and status.",
-            "# TYPE stepstones_requests_total counter",
-        ]
-        for (route, status), n in sorted(self.requests.items()):
-            lines.append(f'stepstones_requests_total{{route="{_esc(route)}",code="{status}"}} {n}')
-        lines += [
-            "# HELP stepstones_request_seconds Time from request start to response, seconds.",
-            "# TYPE stepstones_request_seconds histogram",
-        ]
-        for route in sorted(self.latency_sum_s):
-            cumulative = 0
-            r = _esc(route)
-            for i, bound in enumerate(_BUCKETS_S):
-                cumulative += self.latency_counts[(route, i)]
-                lines.append(
-                    f'stepstones_request_seconds_bucket{{route="{r}",le="{bound}"}} {cumulative}'
-                )
-            total = cumulative + self.latency_counts[(route, len(_BUCKETS_S))]
-            lines.append(f'stepstones_request_seconds_bucket{{route="{r}",le="+Inf"}} {total}')
-            lines.append(
-                f'stepstones_request_seconds_sum{{route="{r}"}} {self.latency_sum_s[route]:.6f}'
-            )
-            lines.append(f'stepstones_request_seconds_count{{route="{r}"}} {total}')
-        lines += [
-            "# HELP stepstones_requests_in_flight Requests being handled now.",
-            "# TYPE stepstones_requests_in_flight gauge",
-            f"stepstones_requests_in_flight {self.in_flight}",
-            "# HELP stepstones_requests_rejected_busy_total Requests refused with 503 (busy).",
-            "# TYPE stepstones_requests_rejected_busy_total counter",
-            f"stepstones_requests_rejected_busy_total {self.rejected_busy}",
-        ]
-        return "\n".join(lines) + "\n"
+        """Every metric in the Prometheus text exposition format (:data:`CONTENT_TYPE`)."""
+        return generate_latest(self.registry).decode()
