@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("stepstones.sandbox._doctor", "report which sandbox isolation layers work here"),
     "generate": ("stepstones.pipeline._cli", "generate chains of stepping-stone problems"),
     "stats": ("stepstones.pipeline._stats_cli", "yield, pass-rate histograms and bins of a run"),
+    "show": ("stepstones.pipeline._showcase", "print the best chain of a run, stone by stone"),
     "report": ("stepstones.report._cli", "figures of a run as one HTML page and PNG files"),
     "export": ("stepstones.dataset._cli", "export problems for OpenRLHF, verl or TRL"),
     "curriculum": ("stepstones.dataset._curriculum_cli", "write stage datasets and a launch plan"),
