@@ -163,3 +163,32 @@ def test_examples_are_capped_in_bytes(base: dict[str, Problem], tmp_path: Path) 
         assert len(kept.encode()) <= 100 and kept.endswith("[truncated]")
     finally:
         ledger.close()
+
+
+@pytest.mark.anyio
+async def test_verl_and_trl_rewards_through_the_server_reach_the_ledger(
+    sandbox: Sandbox, base: dict[str, Problem], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import anyio
+
+    from stepstones.online._remote import REWARD_URL_ENV, compute_score
+    from stepstones.online.trl import RemoteReward
+
+    config = ServerConfig(port=0, ledger_dir=str(tmp_path / "ledger"), ledger_window=4)
+    app = RewardApp(Rewarder(sandbox), config)
+    easy, label = base["easy"], _label(base["easy"])
+    async with running(app) as url:
+        trl = RemoteReward(url)
+        state = type("State", (), {"global_step": 7})()
+        conversation = [[{"role": "assistant", "content": right("easy")}], WRONG]
+        got = await trl(["p", "p"], conversation, label=[label, label], trainer_state=state)
+        monkeypatch.setenv(REWARD_URL_ENV, url)
+        score = await anyio.to_thread.run_sync(
+            lambda: compute_score("stepstones/induction/all", right("easy"), label)
+        )
+        assert app.ledger is not None
+        app.ledger.flush()
+        stats = app.ledger.view.stats(easy.id)
+    assert got == [1.0, 0.0] and score == 1.0
+    assert stats is not None and stats.total == 3 and stats.n_passed == 2
+    assert stats.last_step == 7  # TRL's step; verl's compute_score sends none

@@ -47,6 +47,12 @@ def test_verl_builds_the_custom_dataset_class_as_the_live_class_expects() -> Non
     assert re.search(r'PKG_PATH_PREFIX\s*=\s*"pkg://"', imports)
 
 
+def test_verl_loads_the_reward_function_by_pkg_path() -> None:
+    reward = read_source(VERL, "verl/trainer/ppo/reward.py")
+    loader = _function(reward, "get_custom_reward_fn")
+    assert "load_extern_object(module_path=module_path, object_name=fn_name)" in loader
+
+
 def test_verl_calls_on_batch_end_and_checkpoints_the_dataloader() -> None:
     trainer = read_source(VERL, "verl/trainer/ppo/ray_trainer.py")
     assert 'if hasattr(self.train_dataset, "on_batch_end"):' in trainer

@@ -4,15 +4,16 @@ iterable dataset whose rows are drawn by a :class:`~stepstones.online.LiveSchedu
 
 ::
 
-    from stepstones.online.trl import LiveTRL
+    from stepstones.online.trl import LiveTRL, RemoteReward
     live = LiveTRL("runs/demo", "data/train.trl.jsonl")        # base: a TRL export
     trainer = GRPOTrainer(
-        model=..., reward_funcs=trl_reward("http://127.0.0.1:5000"),
+        model=..., reward_funcs=[RemoteReward("http://127.0.0.1:5000")],
         train_dataset=live.dataset(),
         args=GRPOConfig(max_steps=2000, shuffle_dataset=False, ignore_data_skip=True, ...),
         callbacks=[live.callback()],
     )
 
+``RemoteReward`` grades through ``stepstones serve --ledger`` so the ledger sees every rollout.
 An iterable dataset needs ``max_steps``; ``shuffle_dataset=False`` keeps the schedule's order
 (TRL would otherwise shuffle the stream in a buffer). The schedule's state is saved into every
 checkpoint folder (``stepstones_live.json``) by the callback and read back by
@@ -31,11 +32,12 @@ from typing import Any
 
 from stepstones.dataset._export import PromptFn, default_prompt, trl_row
 from stepstones.errors import ConfigError
+from stepstones.online._remote import RemoteReward
 from stepstones.online._schedule import LiveSchedule, base_from_labels
 from stepstones.online._stage import read_rows
 from stepstones.records import Problem
 
-__all__ = ["STATE_FILE", "LiveTRL"]
+__all__ = ["STATE_FILE", "LiveTRL", "RemoteReward"]
 
 #: The schedule's state inside a checkpoint folder.
 STATE_FILE = "stepstones_live.json"

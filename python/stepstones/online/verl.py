@@ -7,7 +7,12 @@
         data.custom_cls.path=pkg://stepstones.online.verl \\
         data.custom_cls.name=LiveRLHFDataset \\
         +data.stepstones_run_dir=runs/demo \\
-        data.dataloader_num_workers=0 data.shuffle=False ...
+        data.dataloader_num_workers=0 data.shuffle=False \\
+        reward.custom_reward_function.path=pkg://stepstones.online.verl \\
+        reward.custom_reward_function.name=compute_score ...   # STEPSTONES_REWARD_URL set
+
+``compute_score`` grades through ``stepstones serve --ledger`` so the ledger sees the rollouts
+(:mod:`stepstones.online._remote`).
 
 What it relies on in verl 0.9.1 (pinned by tests/online/test_online_trainers.py against the
 wheel's source): ``create_rl_dataset`` builds ``dataset_cls(data_files=, tokenizer=,
@@ -31,8 +36,9 @@ from verl.utils.dataset.rl_dataset import RLHFDataset  # type: ignore[import-not
 
 from stepstones.errors import ConfigError
 from stepstones.online._frame import LiveFrame
+from stepstones.online._remote import compute_score
 
-__all__ = ["LiveRLHFDataset"]
+__all__ = ["LiveRLHFDataset", "compute_score"]
 
 
 class LiveRLHFDataset(RLHFDataset):  # type: ignore[misc]
