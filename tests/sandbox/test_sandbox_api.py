@@ -8,16 +8,18 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import stepstones.sandbox as sandbox_pkg
 from stepstones.cli import main as cli_main
 from stepstones.errors import ConfigError, IsolationUnavailableError, SandboxClosedError
 from stepstones.sandbox import Call, Limits, Sandbox, Script, shared_sandbox
+from stepstones.sandbox._outcome import job_tuple
 
 
 @pytest.fixture
@@ -156,24 +158,38 @@ async def test_cancelling_an_async_run_kills_the_child() -> None:
         assert out.stdout == "next\n" and sb.zygote_pids() == [zygote]
 
 
+async def _until(condition: Callable[[], object]) -> None:
+    """Waits (polling, bounded) until ``condition()`` holds: an observed event, not a delay."""
+    for _ in range(1000):
+        if condition():
+            return
+        await anyio.sleep(0.01)
+    pytest.fail("the awaited condition never held")
+
+
 @pytest.mark.anyio
 async def test_a_cancelled_job_that_waits_in_the_queue_never_runs() -> None:
     with Sandbox(workers=1) as sb:
-        order: list[str] = []
+        zygote = sb.zygote_pids()[0]
+        sleeper, queued = anyio.CancelScope(), anyio.CancelScope()
 
-        async def first() -> None:
-            order.append((await sb.run(Script(source="import time\ntime.sleep(0.5)"))).status)
+        async def run_in(scope: anyio.CancelScope, source: str) -> None:
+            with scope:
+                await sb.run(Script(source=source))
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(first)
-            await anyio.sleep(0.1)  # the sleeper holds the only zygote
-            with anyio.move_on_after(0.1):  # queued behind it, then cancelled
-                await sb.run(Script(source="import time\ntime.sleep(30)"))
-            start = time.monotonic()
-            out = await sb.run(Script(source="print('third')"))
-        # The third job ran right after the first: the cancelled one was dropped unrun.
-        assert (out.stdout, order) == ("third\n", ["ok"])
-        assert time.monotonic() - start < 5
+            tg.start_soon(run_in, sleeper, "import time\ntime.sleep(30)")
+            await _until(lambda: _children_of(zygote))  # the sleeper holds the only zygote
+            tg.start_soon(run_in, queued, "import time\ntime.sleep(30)")
+            await _until(lambda: len(sb._collector._waiters) == 2)  # queued behind it
+            queued.cancel()
+            await _until(lambda: len(sb._collector._waiters) == 1)
+            sleeper.cancel()
+        start = time.monotonic()
+        out = await sb.run(Script(source="print('third')"))
+        # The third job ran next: the cancelled one was dropped unrun (it would sleep 30 s).
+        assert out.stdout == "third\n"
+        assert time.monotonic() - start < 20
 
 
 @pytest.mark.anyio
@@ -188,8 +204,8 @@ async def test_closing_the_sandbox_answers_every_waiting_job() -> None:
     async with anyio.create_task_group() as tg:
         for _ in range(3):  # one running, two queued
             tg.start_soon(one)
-        await anyio.sleep(0.3)
-        await anyio.to_thread.run_sync(sb.close)
+        await _until(lambda: len(sb._collector._waiters) == 3)  # one running, two queued
+        await sb.aclose()
     assert outcomes == ["sandbox_failure"] * 3
     assert time.monotonic() - start < 10
 
@@ -273,3 +289,47 @@ def test_root_without_capabilities_fails_closed_and_names_the_fix() -> None:
     assert "allow_weaker=True" in lines["REFUSED"] and "stepstones doctor" in lines["REFUSED"]
     assert "non_root_uid" in lines["MISSING"]
     assert lines["JOB"] == "ok 42"
+
+
+def test_engine_errors_surface_as_the_stepstones_tree() -> None:
+    """One translator at the FFI edge: the engine's own methods raise stepstones.errors
+    classes, never a bare OSError (here: used after close, and a job the engine refuses)."""
+    sb = Sandbox(workers=1)
+    pool = sb._pool
+    job = job_tuple(Script(source="print(1)"), sb.limits)
+    assert pool.run_batch([job])[0][13]  # the channel carried frames: the pool works
+    sb.close()
+    for call in (
+        lambda: pool.run_batch([job]),
+        lambda: pool.run_twins(job),
+        lambda: pool.submit(1, job),
+    ):
+        with pytest.raises(SandboxClosedError, match="closed"):
+            call()
+    with pytest.raises(ConfigError, match="job kind"):
+        pool.run_batch([(2, *job[1:])])
+
+
+@pytest.mark.anyio
+async def test_async_open_and_close_leave_the_event_loop_free() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.sleep(0.001)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        await anyio.lowlevel.checkpoint()
+        before = ticks
+        sb = await Sandbox.open(workers=1)
+        started_while_ticking = ticks - before
+        async with sb:
+            assert (await sb.run(Script(source="print(1)"))).stdout == "1\n"
+        tg.cancel_scope.cancel()
+    # The loop kept running other tasks while the zygotes started in a worker thread.
+    assert started_while_ticking >= 2
+    with pytest.raises(SandboxClosedError):
+        await sb.run(Script(source="print(1)"))
