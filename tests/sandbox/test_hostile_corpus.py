@@ -11,6 +11,7 @@ comment header declares what must happen::
     # limits: memory_mib=128   (optional Limits fields)
     # stdout: text             (optional, for controls: the exact stdout, without the newline)
     # values: ["4", null]      (optional, for call controls: each call's value, null if it raised)
+    # arch: x86_64 aarch64     (optional: it makes raw syscalls by number; skipped elsewhere)
 
 The test prepends one line ``P = {...}`` with the targets (sentinel paths, ports, pids, ...), runs
 the program in the real sandbox with every isolation layer on, and then checks *from outside* that
@@ -29,6 +30,7 @@ Helpers live next to the probes (pytest puts this folder on ``sys.path``): ``hos
 from __future__ import annotations
 
 import os
+import platform
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,7 +58,10 @@ from stepstones.sandbox import Sandbox, Script
 
 
 def read_probe(path: Path) -> Probe:
-    return load_probe(path, EFFECT_CHECKS.keys())
+    probe = load_probe(path, EFFECT_CHECKS.keys())
+    if probe.arches and platform.machine() not in probe.arches:
+        pytest.skip(f"{probe.name} knows syscall numbers only for {', '.join(probe.arches)}")
+    return probe
 
 
 @pytest.fixture(scope="module")

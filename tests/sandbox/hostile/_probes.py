@@ -38,6 +38,8 @@ class Probe:
     limits: Limits = field(default_factory=Limits)
     stdout: str | None = None
     values: tuple[str | None, ...] | None = None
+    #: Machines (``platform.machine()``) the probe knows raw syscall numbers for; empty: any.
+    arches: tuple[str, ...] = ()
 
 
 def load_probe(path: Path, known_effects: Collection[str]) -> Probe:
@@ -57,6 +59,7 @@ def load_probe(path: Path, known_effects: Collection[str]) -> Probe:
             "limits",
             "stdout",
             "values",
+            "arch",
         }:
             header[key] = value.strip()
     missing = {"probe", "expect", "effect"} - header.keys()
@@ -81,4 +84,5 @@ def load_probe(path: Path, known_effects: Collection[str]) -> Probe:
         limits=msgspec.convert(limit_fields, Limits),
         stdout=header.get("stdout"),
         values=tuple(json.loads(header["values"])) if "values" in header else None,
+        arches=tuple(header.get("arch", "").split()),
     )

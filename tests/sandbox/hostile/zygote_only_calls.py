@@ -2,9 +2,29 @@
 # probe: the calls only the zygote keeps (fork, wait4, waitid, pidfd_open, kill, memfd_create, close_range, setpgid, prctl, setres[ug]id, capset, landlock_restrict_self, seccomp): the job's last recipe step revokes each
 # expect: denied_syscall
 # effect: marker_absent
+# arch: x86_64 aarch64
 import ctypes
 import errno
 import os
+import platform
+
+# Syscall numbers per architecture (close_range and landlock_restrict_self are the same on both).
+NR = {
+    "x86_64": {
+        "close_range": 436,
+        "prctl": 157,
+        "capset": 126,
+        "landlock_restrict_self": 446,
+        "seccomp": 317,
+    },
+    "aarch64": {
+        "close_range": 436,
+        "prctl": 167,
+        "capset": 91,
+        "landlock_restrict_self": 446,
+        "seccomp": 277,
+    },
+}[platform.machine()]
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
@@ -34,14 +54,16 @@ attempts = {
     "pidfd_open": lambda: os.close(os.pidfd_open(os.getpid())),
     "kill": lambda: os.kill(os.getpid(), 0),
     "memfd_create": lambda: os.close(os.memfd_create("x")),
-    "close_range": lambda: raw(436, 1000, 1001, 0),
+    "close_range": lambda: raw(NR["close_range"], 1000, 1001, 0),
     "setpgid": lambda: os.setpgid(0, 0),
-    "prctl": lambda: raw(157, 3, 0, 0, 0, 0),  # PR_GET_DUMPABLE
+    "prctl": lambda: raw(NR["prctl"], 3, 0, 0, 0, 0),  # PR_GET_DUMPABLE
     "setresuid": lambda: os.setresuid(-1, -1, -1),
     "setresgid": lambda: os.setresgid(-1, -1, -1),
-    "capset": lambda: raw(126, cap_header, cap_data),  # set the (empty) sets it already has
-    "landlock_restrict_self": lambda: raw(446, -1, 0),
-    "seccomp": lambda: raw(317, 2, 0, ctypes.byref(action)),  # SECCOMP_GET_ACTION_AVAIL
+    "capset": lambda: raw(
+        NR["capset"], cap_header, cap_data
+    ),  # set the (empty) sets it already has
+    "landlock_restrict_self": lambda: raw(NR["landlock_restrict_self"], -1, 0),
+    "seccomp": lambda: raw(NR["seccomp"], 2, 0, ctypes.byref(action)),  # SECCOMP_GET_ACTION_AVAIL
 }
 reached = []
 for name, attempt in attempts.items():
