@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("stepstones.dataset._cli", "export problems for OpenRLHF, verl or TRL"),
     "curriculum": ("stepstones.dataset._curriculum_cli", "write stage datasets and a launch plan"),
     "serve": ("stepstones.serve._cli", "serve rewards over HTTP (OpenRLHF remote reward protocol)"),
+    "online": ("stepstones.online._cli", "the teacher in the loop: stones from the live policy"),
 }
 
 

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import ast
 import re
+import shlex
+from pathlib import Path
+
+import pytest
 
 from _trainer_wheels import OPENRLHF, TRANSFORMERS, TRL, VERL, read_source
 
@@ -101,3 +105,46 @@ def test_openrlhf_agent_reset_can_change_the_text_but_not_the_label() -> None:
     assert 'observation_text = reset_result["observation"]' in execute
     assert '"label": label,' in execute  # step() sees the dataset's label, not reset()'s
     assert 'reset_result["label"]' not in execute
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "online"
+
+
+def test_the_verl_online_recipe_names_real_config_keys() -> None:
+    yaml = pytest.importorskip("yaml")
+    config = yaml.safe_load(read_source(VERL, "verl/trainer/config/_generated_ppo_trainer.yaml"))
+    script = (EXAMPLES / "verl_live.sh").read_text().replace("\\\n", " ")
+    line = next(x for x in script.splitlines() if "verl.trainer.main_ppo" in x)
+    overrides = dict(a.split("=", 1) for a in shlex.split(line) if "=" in a)
+    for key in overrides:
+        if key.startswith("+"):  # Hydra's "add a key": ours, read by LiveRLHFDataset
+            continue
+        node = config
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"verl has no config key {key}"
+            node = node[part]
+    assert overrides["data.custom_cls.path"] == "pkg://stepstones.online.verl"
+    assert overrides["data.dataloader_num_workers"] == "0"
+    assert "+data.stepstones_run_dir" in overrides
+
+
+def test_the_trl_online_recipe_uses_real_grpo_config_fields() -> None:
+    fields: set[str] = set()
+    for package, member, cls in (
+        (TRL, "trl/trainer/grpo_config.py", "GRPOConfig"),
+        (TRL, "trl/trainer/base_config.py", "_BaseConfig"),
+        (TRANSFORMERS, "transformers/training_args.py", "TrainingArguments"),
+    ):
+        tree = ast.parse(read_source(package, member))
+        node = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == cls)
+        fields |= {s.target.id for s in node.body if isinstance(s, ast.AnnAssign)
+                   and isinstance(s.target, ast.Name)}  # fmt: skip
+    tree = ast.parse((EXAMPLES / "trl_live.py").read_text())
+    call = next(
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "GRPOConfig"
+    )
+    used = {k.arg for k in call.keywords}
+    assert used <= fields, f"not GRPOConfig fields: {used - fields}"
+    assert {"max_steps", "shuffle_dataset", "ignore_data_skip"} <= used
