@@ -1,11 +1,15 @@
 """The Python half of the harness every sandboxed child runs after the Rust recipe (stdlib only).
 
 Loaded by file path inside the zygote (not through the ``stepstones`` package, to keep the
-zygote small). The Rust engine drives the job: it calls these functions and itself writes every
-result frame on the channel (fd 3), each carrying a per-job random token that lives only in Rust
-memory. Nothing here writes to the channel, so neither the program's prints, nor its exits, nor
-raw writes to fd 3 (which lack the token and are dropped) can forge a result. Frames, for the
-record (tag, then NUL-separated UTF-8 fields):
+zygote small), but it only ever runs in a job's child, on the child's own copy of the job: the
+zygote runs no Python per job, so no Python object of the zygote holds a job's bytes
+(docs/design.md §6; ``rust/sandbox/src/memory.rs``). The Rust engine drives the job: it calls
+these functions and itself writes every result frame on the channel (fd 3), each carrying a
+per-job random token. Nothing here writes to the channel, so the program's prints, its exits and
+raw writes to fd 3 without the token are not results. The token is in the child's memory,
+though: a program that reads its own memory can sign its own frames, i.e. forge its own status
+and values (never another job's, and never a grade: graders compare values on the host).
+Frames, for the record (tag, then NUL-separated UTF-8 fields):
 
     S index                      a call starts (the supervisor starts its per-call CPU budget)
     V index value cpu_s          a call returned; value is the canonical literal text
