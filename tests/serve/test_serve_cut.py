@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from stepstones.serve import cut_response, strip_special
+from stepstones.serve._cut import _truncated_overlap, longest_overlap
 
 PROMPT = (
     "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
@@ -88,3 +89,48 @@ def test_truncated_cut_recovers_any_response(prompt: str, response: str, keep: i
     cut = cut_response(suffix + response, prompt)
     assert cut.method == "truncated"
     assert cut.response == strip_special(response)
+
+
+# --- linear time on periodic prompts (issue 10, finding 3) ---------------------------------------
+def _reference_overlap(query: str, prompt: str) -> int | None:
+    """The plain definition: the longest prompt suffix, at least the probe long, that the
+    query starts with."""
+    probe = query[:48]
+    if len(probe) < min(48, len(prompt)) or not probe:
+        return None
+    for start in range(len(prompt) - len(probe) + 1):
+        if query.startswith(prompt[start:]):
+            return len(prompt) - start
+    return None
+
+
+_periodic = st.builds(
+    lambda unit, reps, head, tail: head + unit * reps + tail,
+    st.text("ab", min_size=1, max_size=5),
+    st.integers(0, 60),
+    st.text("abc", max_size=5),
+    st.text("abc", max_size=5),
+)
+
+
+@settings(max_examples=300)
+@given(prompt=_periodic, cut=st.integers(0, 400), extra=st.text("abc", max_size=80))
+def test_truncated_overlap_matches_the_definition(prompt: str, cut: int, extra: str) -> None:
+    for query in (prompt[cut:] + extra, extra + prompt[cut:]):
+        assert _truncated_overlap(query, prompt) == _reference_overlap(query, prompt)
+
+
+@given(head=st.text("ab", max_size=40), tail=st.text("ab", max_size=300))
+def test_longest_overlap_matches_the_definition(head: str, tail: str) -> None:
+    best = max(n for n in range(min(len(head), len(tail)) + 1) if head.endswith(tail[:n]))
+    assert longest_overlap(head, tail) == best
+
+
+@pytest.mark.timeout(20)  # the quadratic search took about 1 s at 200 kB, a minute here
+def test_a_long_periodic_prompt_is_cut_in_linear_time() -> None:
+    n = 1_500_000
+    prompt = "a" * n
+    # The probe matches at every position and each candidate fails half-way along.
+    query = "a" * (n // 2) + "b" + "a" * (n // 2) + RESPONSE
+    cut = cut_response(query, prompt)
+    assert (cut.method, cut.response) == ("truncated", query[n // 2 :])

@@ -161,6 +161,8 @@ async def test_the_grading_deadline_scores_zero(sandbox: Sandbox) -> None:
         (b'{"query": ["x"]}', 422, "labels is required"),
         (b'{"query": ["x", "y"], "labels": ["a"]}', 422, "same length"),
         (b'{"query": ["x"], "prompts": [], "labels": ["a"]}', 422, "same length"),
+        # Labels nested 100,000 deep: a clear 400, not a 500 from a RecursionError.
+        (b'{"query": ["x"], "labels": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", 400, "deep"),
     ],
 )
 async def test_bad_requests_get_a_clear_4xx(
@@ -207,6 +209,25 @@ async def test_bearer_token(sandbox: Sandbox, problems: dict[Env, Problem]) -> N
         ok = await c.post("/get_reward", json=body, headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
         assert ok.json()["rewards"] == [1.0]
+        # The scheme in any case (RFC 9110 §11.1), one or more spaces before the token.
+        for given in ("bearer s3cret", "BEARER s3cret", "Bearer   s3cret"):
+            r = await c.post("/get_reward", json=body, headers={"Authorization": given})
+            assert r.status_code == 200, given
+        # The token exactly: nothing added, nothing missing, no other scheme. (Whitespace at
+        # the very end of a header is not part of its value, RFC 9110 §5.5: HTTP itself
+        # removes it before any application sees it.)
+        for given in (
+            "Bearer s3cret x",
+            "Bearer s3cretx",
+            "Bearer s3cre",
+            "Basic s3cret",
+            "s3cret",
+        ):
+            r = await c.post("/get_reward", json=body, headers={"Authorization": given})
+            assert r.status_code == 401, given
+            assert r.headers["connection"] == "close"
+        two = [("Authorization", "Bearer s3cret"), ("Authorization", "Bearer x")]
+        assert (await c.post("/get_reward", json=body, headers=two)).status_code == 401
 
 
 async def test_backpressure_refuses_past_max_pending(
@@ -301,3 +322,102 @@ async def test_run_code_speaks_sandboxfusion(sandbox: Sandbox) -> None:
         cpp = await c.post("/run_code", json={"code": "int main(){}", "language": "cpp"})
         assert cpp.status_code == 400
         assert "Python only" in cpp.json()["error"]
+
+
+async def _trickle(port: int, head: bytes, trickle: bytes) -> bytes:
+    """Open a connection, send ``head`` at once and then ``trickle`` one byte every 50 ms;
+    return what the server answered once it closed the connection."""
+    got = bytearray()
+    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+
+        async def dribble(scope: anyio.CancelScope) -> None:
+            with scope:
+                for i in range(len(trickle)):
+                    try:
+                        await stream.send(trickle[i : i + 1])
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        return
+                    await anyio.sleep(0.05)
+
+        async with anyio.create_task_group() as tg:
+            if head:
+                await stream.send(head)
+            scope = anyio.CancelScope()
+            tg.start_soon(dribble, scope)
+            try:
+                while True:
+                    got += await stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                pass
+            scope.cancel()
+    return bytes(got)
+
+
+async def test_slow_clients_are_dropped_and_valid_requests_still_succeed(
+    sandbox: Sandbox, problems: dict[Env, Problem]
+) -> None:
+    """Connections that never finish their headers, and authenticated requests that trickle
+    their bodies while holding every pending slot, are answered 408 and closed; then a valid
+    request gets its reward. (Before the deadlines existed they were held forever.)"""
+    payload = _payload([(ANSWERS["deduction"][0], problems["deduction"])])
+    body = httpx.Request("POST", "http://x", json=payload).content
+    auth = b"Authorization: Bearer s3cret\r\n"
+    app = _app(
+        sandbox, token="s3cret", max_pending_requests=2, header_timeout_s=1.0, body_timeout_s=1.0
+    )
+    answers: list[bytes] = []
+    async with running(app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        post = b"POST /get_reward HTTP/1.1\r\nHost: x\r\n"
+        body_head = post + auth + b"Content-Length: %d\r\n\r\n" % len(body)
+
+        async def one(head: bytes, trickle: bytes) -> None:
+            answers.append(await _trickle(port, head, trickle))
+
+        with anyio.fail_after(30):  # far past both deadlines: only a server that never drops
+            async with anyio.create_task_group() as tg:
+                for _ in range(2):  # every pending slot held by a slow body
+                    tg.start_soon(one, body_head, body)
+                await _until(lambda: app._pending == 2)
+                for _ in range(8):  # headers trickled byte by byte
+                    tg.start_soon(one, b"", post + auth + b"X-Slow: " + b"a" * 10_000)
+                for _ in range(8):  # connections that never send a byte
+                    tg.start_soon(one, b"", b"")
+        assert len(answers) == 18
+        assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), {a[:40] for a in answers}
+        assert sum(b"body_timeout_s" in a for a in answers) == 2
+        assert sum(b"header_timeout_s" in a for a in answers) == 16
+        assert app._pending == 0
+        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+            ok = await c.post(
+                "/get_reward", json=payload, headers={"Authorization": "Bearer s3cret"}
+            )
+    assert ok.status_code == 200
+    assert ok.json()["rewards"] == [1.0]
+
+
+async def test_big_requests_are_cut_off_the_event_loop(
+    sandbox: Sandbox, problems: dict[Env, Problem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reward request of degenerate text is parsed in a worker thread (every step is linear,
+    but the loop must keep answering /healthz meanwhile); small ones stay on the loop."""
+    import threading
+
+    from stepstones.serve import _cut
+
+    threads: list[bool] = []
+    real = _cut.cut_response
+
+    def spy(query: str, prompt: str | None) -> _cut.Cut:
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real(query, prompt)
+
+    monkeypatch.setattr(_cut, "cut_response", spy)
+    right = ANSWERS["deduction"][0]
+    soup = "<think>hmm</think>" * 20_000 + right  # 360 kB of a policy repeating itself
+    async with running(_app(sandbox)) as url, httpx.AsyncClient(base_url=url, timeout=60) as c:
+        small = await c.post("/get_reward", json=_payload([(right, problems["deduction"])]))
+        big = await c.post("/get_reward", json=_payload([(soup, problems["deduction"])]))
+    assert small.json()["rewards"] == [1.0]
+    assert big.json()["rewards"] == [1.0]
+    assert threads == [True, False]

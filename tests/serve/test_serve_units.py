@@ -10,10 +10,11 @@ from _prom import sample
 
 from stepstones import records
 from stepstones.envs import problem_id
-from stepstones.errors import ConfigError
+from stepstones.errors import ConfigError, LabelError
 from stepstones.records import Problem
 from stepstones.sandbox import Outcome
-from stepstones.serve import LabelError, Metrics, ServerConfig, outcome_to_response, parse_label
+from stepstones.serve import Metrics, ServerConfig, outcome_to_response, parse_label
+from stepstones.serve._labels import LabelCache
 
 
 def make_problem() -> Problem:
@@ -47,6 +48,46 @@ def test_labels_in_every_accepted_shape() -> None:
     newer = json.loads(text) | {"schema": 99}
     with pytest.raises(LabelError, match="upgrade"):
         parse_label(newer)
+
+
+def test_labels_nested_too_deeply_are_label_errors() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(LabelError, match="nested too deeply"):
+        parse_label('{"schema": 1, "type": "problem", "record": ' + deep + "}")
+    nested: list[object] = []
+    for _ in range(100_000):
+        nested = [nested]
+    with pytest.raises(LabelError, match="nested too deeply"):
+        parse_label({"schema": 1, "type": "problem", "record": nested})
+
+
+def test_the_label_cache_is_bounded_in_bytes_and_keeps_no_label_text() -> None:
+    prob = make_problem()
+    text = records.encode_json(prob).decode()
+    cache = LabelCache(max_entries=1000, max_bytes=8 * 1024)
+    # The same problem padded with a megabyte of JSON whitespace, 12 ways: all valid labels.
+    padded = [text[:1] + " " * (1 << 20) + "\n" * i + text[1:] for i in range(12)]
+    for label in padded:
+        assert parse_label(label, cache=cache) == prob
+    assert cache.bytes <= cache.max_bytes
+    one = len(msgspec.json.encode(prob))
+    assert len(cache) == min(
+        12, cache.max_bytes // (one + 512)
+    )  # entries cost the problem, not the text
+    # Keys are 16-byte digests: nothing of the padded texts is kept.
+    assert all(len(key) == 16 for key in cache._entries)
+    # A hit returns the cached object; the least recently used entry goes first.
+    first = parse_label(padded[-1], cache=cache)
+    assert parse_label(padded[-1], cache=cache) is first
+    small = LabelCache(max_entries=2)
+    a, b, c = (records.encode_json(prob).decode() + " " * i for i in range(3))
+    pa = parse_label(a, cache=small)
+    parse_label(b, cache=small)
+    assert parse_label(a, cache=small) is pa  # a is now the most recently used
+    parse_label(c, cache=small)  # evicts b
+    assert parse_label(a, cache=small) is pa
+    assert len(small) == 2
+    assert small.get(small.key(b)) is None
 
 
 def test_metrics_render_prometheus_text() -> None:
@@ -88,6 +129,10 @@ def test_config_validates_and_hides_the_token() -> None:
         ServerConfig(grade_timeout_s=0)
     with pytest.raises(ConfigError, match="token must not be empty"):
         ServerConfig(token=" ")
+    with pytest.raises(ConfigError, match="header_timeout_s must be > 0 seconds"):
+        ServerConfig(header_timeout_s=0)
+    with pytest.raises(ConfigError, match="body_timeout_s"):
+        ServerConfig(body_timeout_s=float("nan"))
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,9 @@
 
 Every reward is computed by executing code in the stepstones sandbox; a label is the exported
 :class:`~stepstones.records.Problem`. Failures score 0.0 with a logged reason, never an error
-the trainer would crash on.
+the trainer would crash on. Errors raised here (:class:`~stepstones.errors.LabelError`,
+:class:`~stepstones.errors.RunCodeError`, :class:`~stepstones.errors.ServeError`...) live in
+:mod:`stepstones.errors`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from stepstones.serve._app import RewardApp, RewardRequest
 from stepstones.serve._config import ServerConfig
 from stepstones.serve._cut import Cut, cut_response, strip_special
 from stepstones.serve._hooks import compute_score, reward_func, trl_reward
-from stepstones.serve._labels import LabelError, parse_label
+from stepstones.serve._labels import parse_label
 from stepstones.serve._metrics import Metrics
 from stepstones.serve._rewarder import OUTCOMES, Rewarder, Verdict
 from stepstones.serve._runcode import RunCodeRequest, outcome_to_response
@@ -21,7 +23,6 @@ from stepstones.serve._server import running
 __all__ = [
     "OUTCOMES",
     "Cut",
-    "LabelError",
     "Metrics",
     "RewardApp",
     "RewardRequest",

@@ -3,16 +3,22 @@
 Routes::
 
     POST /get_reward   OpenRLHF's remote reward protocol: {"query", "prompts", "labels"} ->
-                       {"rewards", "scores", "extra_logs"}; always 200 with a number per item
+                       {"rewards", "scores", "extra_logs"}; 200 with a number per item once
+                       the request is well formed
     POST /run_code     SandboxFusion-compatible Python execution (verl's sandbox path)
     GET  /healthz      liveness, no token needed
     GET  /metrics      Prometheus text format
     GET  /ledger       the live ledger (``ledger_dir`` set): every problem's windowed pass rate
     GET  /ledger/{id}  one problem's live state with example answers
 
-Bad requests (malformed JSON, wrong shape, too large, wrong token) get a 4xx with a JSON
-``{"error": ...}`` that says what to fix; once a reward request is well formed, every item gets
-a number, 0.0 with a logged reason when its grading failed.
+Bad requests get a 4xx with a JSON ``{"error": ...}`` that says what to fix, and the
+connection is closed: 400 malformed or too deeply nested JSON, 401 missing or wrong token, 404
+/ 405 wrong route or method, 408 headers or body not sent within ``header_timeout_s`` /
+``body_timeout_s``, 413 body or item count over the limits, 422 wrong shape; 503 with
+``Retry-After`` when ``max_pending_requests`` are being handled. Once a reward request is well
+formed, every item gets a number, 0.0 with a logged reason when its grading failed (a bad
+label included). Parsing is linear in the body's size, and big bodies are parsed in a worker
+thread, so no request stalls the others.
 """
 
 from __future__ import annotations
@@ -23,14 +29,16 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
 import msgspec
 
+from stepstones.errors import RunCodeError
 from stepstones.serve._config import ServerConfig
-from stepstones.serve._cut import cut_response
+from stepstones.serve._cut import cut_responses
 from stepstones.serve._ledger import Ledger
 from stepstones.serve._metrics import CONTENT_TYPE
 from stepstones.serve._rewarder import OUTCOMES, Rewarder, Verdict
-from stepstones.serve._runcode import RunCodeError, RunCodeRequest, run_code
+from stepstones.serve._runcode import RunCodeRequest, run_code
 
 __all__ = ["RewardApp", "RewardRequest"]
 
@@ -61,6 +69,7 @@ _json = msgspec.json.Encoder()
 _reward_request = msgspec.json.Decoder(RewardRequest)
 _run_code_request = msgspec.json.Decoder(RunCodeRequest)
 _JSON = (b"content-type", b"application/json")
+_CLOSE = (b"connection", b"close")
 
 
 class RewardApp:
@@ -70,11 +79,11 @@ class RewardApp:
         self.rewarder = rewarder
         self.config = config if config is not None else ServerConfig()
         self.metrics = rewarder.metrics
+        self._token = None if self.config.token is None else self.config.token.encode()
         self.ledger: Ledger | None = None
         if self.config.ledger_dir is not None:
             self.ledger = Ledger(self.config.ledger_dir, window=self.config.ledger_window)
             rewarder.ledger = self.ledger
-        self._token = None if self.config.token is None else f"Bearer {self.config.token}".encode()
         self._pending = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -125,6 +134,9 @@ class RewardApp:
                     *(() if any(h[0] == b"content-type" for h in headers) else (_JSON,)),
                     *headers,
                     (b"content-length", str(len(body)).encode()),
+                    # An error may leave the body unread (or still trickling in): end the
+                    # connection rather than keep reading what nobody will use.
+                    *((_CLOSE,) if status >= 400 else ()),
                 ],
             }
         )
@@ -169,13 +181,17 @@ class RewardApp:
             )
 
     def _authorise(self, scope: Scope) -> None:
+        """Require ``Authorization: Bearer <token>``: the scheme in any case (HTTP auth schemes
+        are case-insensitive), then one or more spaces, then exactly the token (compared in
+        constant time; nothing before or after it). One Authorization header only."""
         if self._token is None:
             return
-        given = b""
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                given = value
-        if not hmac.compare_digest(given, self._token):
+        given = [value for name, value in scope["headers"] if name == b"authorization"]
+        scheme, _, token = given[0].partition(b" ") if len(given) == 1 else (b"", b"", b"")
+        token = token.lstrip(b" ")
+        # compare_digest runs on the token whatever the scheme, so the time does not tell which.
+        right = hmac.compare_digest(token, self._token)
+        if not (right and scheme.lower() == b"bearer"):
             raise _HTTPError(
                 401,
                 "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
@@ -197,17 +213,24 @@ class RewardApp:
                     )
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _HTTPError(400, "client disconnected before sending the whole body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise _HTTPError(413, f"body exceeds the {limit}-byte limit (max_body_kib)")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        # A client that sends its body slowly holds a pending slot: it gets body_timeout_s.
+        with anyio.move_on_after(self.config.body_timeout_s):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _HTTPError(400, "client disconnected before sending the whole body")
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise _HTTPError(413, f"body exceeds the {limit}-byte limit (max_body_kib)")
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+        raise _HTTPError(
+            408,
+            f"the body did not arrive within {self.config.body_timeout_s} s (body_timeout_s): "
+            "send the whole request at once",
+        )
 
     def _admit(self) -> None:
         if self._pending >= self.config.max_pending_requests:
@@ -243,9 +266,7 @@ class RewardApp:
                 )
             prompts = req.prompts if req.prompts is not None else [None] * n
             try:
-                responses = [
-                    cut_response(q, p).response for q, p in zip(req.query, prompts, strict=True)
-                ]
+                responses = await cut_responses(req.query, prompts)
                 verdicts = await self.rewarder.score(responses, req.labels, step=req.step)
             except Exception as exc:  # a well-formed request always gets a number per item
                 log.exception("reward 0.0 for %d items: internal error", n)
@@ -294,3 +315,5 @@ def _decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
         raise _HTTPError(422, f"not {what}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise _HTTPError(400, f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _HTTPError(400, "body is JSON nested too deeply: send flat labels") from None

@@ -27,6 +27,12 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     run_code: serve the SandboxFusion-compatible ``POST /run_code``.
     max_run_timeout_s / max_memory_mib: caps on what a /run_code request may ask for.
     graceful_timeout_s: on SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    header_timeout_s: a connection must send a request's line and headers within this many
+        seconds of opening (or of its first byte, on a kept-alive connection), else it gets 408
+        and is closed: a client trickling headers never holds a connection for long.
+    body_timeout_s: a request's whole body must arrive within this many seconds of its
+        headers, else 408 and the connection is closed; a request reading its body holds a
+        ``max_pending_requests`` slot, so a slow sender holds one at most this long.
     ledger_dir: when set, record the live policy's results per problem in this folder
         (``<run dir>/ledger``; see :mod:`stepstones.serve._ledger`), served at ``GET /ledger``.
     ledger_window: rollouts per problem in the ledger's windowed pass rate.
@@ -46,6 +52,8 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_run_timeout_s: float = 30.0
     max_memory_mib: int = 4096
     graceful_timeout_s: float = 30.0
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
     ledger_dir: str | None = None
     ledger_window: int = 32
 
@@ -63,7 +71,13 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
             value = getattr(self, name)
             if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
-        for name in ("grade_timeout_s", "max_run_timeout_s", "graceful_timeout_s"):
+        for name in (
+            "grade_timeout_s",
+            "max_run_timeout_s",
+            "graceful_timeout_s",
+            "header_timeout_s",
+            "body_timeout_s",
+        ):
             value = getattr(self, name)
             if not value > 0:
                 raise ConfigError(f"{name} must be > 0 seconds, got {value}")

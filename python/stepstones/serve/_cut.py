@@ -11,10 +11,20 @@ end-of-turn token is padding), and a gpt-oss "final" channel is preferred over i
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
+import anyio
 import msgspec
 
-__all__ = ["ASSISTANT_MARKERS", "END_TOKENS", "Cut", "cut_response", "strip_special"]
+__all__ = [
+    "ASSISTANT_MARKERS",
+    "END_TOKENS",
+    "OFFLOAD_CHARS",
+    "Cut",
+    "cut_response",
+    "cut_responses",
+    "strip_special",
+]
 
 #: End-of-turn / end-of-text markers of common chat templates; the response ends at the first.
 END_TOKENS: tuple[str, ...] = (
@@ -48,6 +58,11 @@ _NOISE_RE = re.compile("|".join(re.escape(t) for t in _NOISE))
 _FINAL = "<|channel|>final<|message|>"
 _TAILS = (256, 96, 32, 12)
 _PROBE = 48
+#: Requests with more text than this (characters) are parsed in a worker thread: every step is
+#: linear, but a 16 MiB body still takes a while, and the event loop must keep answering.
+OFFLOAD_CHARS = 64 * 1024
+#: Occurrences of the probe checked one by one before the linear pass takes over.
+_DIRECT_TRIES = 8
 
 
 class Cut(msgspec.Struct, frozen=True):
@@ -84,16 +99,55 @@ def _after_last_marker(query: str) -> str | None:
 
 
 def _truncated_overlap(query: str, prompt: str) -> int | None:
-    """Length of the longest prompt suffix that the query starts with, when it is long enough."""
+    """Length of the longest prompt suffix that the query starts with, when it is long enough
+    (at least the probe: the query's first ``_PROBE`` characters, all of a shorter query).
+
+    Linear in the lengths: the first few places the probe occurs are checked directly (the
+    common case, found in C); a periodic prompt, where the probe occurs everywhere, is settled
+    by one pass of a prefix automaton instead of one comparison per occurrence.
+    """
     probe = query[:_PROBE]
     if len(probe) < min(_PROBE, len(prompt)) or not probe:
         return None
     start = prompt.find(probe)
-    while start >= 0:
+    for _ in range(_DIRECT_TRIES):
+        if start < 0:
+            return None
         if query.startswith(prompt[start:]):
             return len(prompt) - start
         start = prompt.find(probe, start + 1)
-    return None
+    if start < 0:
+        return None
+    overlap = longest_overlap(prompt[start:], query)
+    return overlap if overlap >= len(probe) else None
+
+
+def longest_overlap(head: str, tail: str) -> int:
+    """The largest ``n`` such that ``head`` ends with ``tail[:n]``, in O(len(head) + len(tail)).
+
+    Knuth-Morris-Pratt: the failure table of ``tail[:m]`` (m = the shorter length), then the
+    automaton run over the last ``m`` characters of ``head``; its final state is the answer.
+    """
+    m = min(len(head), len(tail))
+    if m == 0:
+        return 0
+    pattern = tail[:m]
+    fail = [0] * m
+    k = 0
+    for i in range(1, m):
+        c = pattern[i]
+        while k and pattern[k] != c:
+            k = fail[k - 1]
+        if pattern[k] == c:
+            k += 1
+        fail[i] = k
+    k = 0
+    for c in head[len(head) - m :]:
+        while k and (k == m or pattern[k] != c):
+            k = fail[k - 1]
+        if k < m and pattern[k] == c:
+            k += 1
+    return k
 
 
 def _tail_end(query: str, prompt: str) -> int | None:
@@ -128,3 +182,16 @@ def cut_response(query: str, prompt: str | None) -> Cut:
     # Nothing locates the prompt: keep the whole text (the extractor takes the *last* answer
     # block, which is the response's), minus special tokens.
     return Cut(strip_special(query, cut_at_end=False), "fallback")
+
+
+async def cut_responses(queries: Sequence[str], prompts: Sequence[str | None]) -> list[str]:
+    """:func:`cut_response` of every (query, prompt) pair, in order; a request bigger than
+    :data:`OFFLOAD_CHARS` is cut in a worker thread so other requests are served meanwhile."""
+
+    def cut_all() -> list[str]:
+        return [cut_response(q, p).response for q, p in zip(queries, prompts, strict=True)]
+
+    size = sum(map(len, queries)) + sum(len(p) for p in prompts if p)
+    if size <= OFFLOAD_CHARS:
+        return cut_all()
+    return await anyio.to_thread.run_sync(cut_all)

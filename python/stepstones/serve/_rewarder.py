@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 
-from stepstones.errors import SandboxError
+from stepstones.errors import GradingError, LabelError, SandboxError
 from stepstones.records import Grade, Problem
 from stepstones.serve._batcher import Batcher
-from stepstones.serve._labels import LabelError, parse_label
+from stepstones.serve._cut import OFFLOAD_CHARS
+from stepstones.serve._labels import parse_label
 from stepstones.serve._metrics import Metrics
 
 if TYPE_CHECKING:
@@ -192,7 +193,11 @@ class Rewarder:
     ) -> None:
         try:
             env = self._env(problem.env)
-            answers = [env.extract(responses[i]) for i in idx]
+            texts = [responses[i] for i in idx]
+            if sum(map(len, texts)) <= OFFLOAD_CHARS:
+                answers = [env.extract(t) for t in texts]
+            else:  # linear, but long: off the event loop
+                answers = await anyio.to_thread.run_sync(lambda: [env.extract(t) for t in texts])
         except Exception as exc:
             for i in idx:
                 out[i] = Verdict(0.0, "grader_error", f"{type(exc).__name__}: {exc}", problem.env)
@@ -229,7 +234,7 @@ class Rewarder:
                 with anyio.fail_after(self._grade_timeout_s):
                     unique_grades = await env.grade(problem, unique, self.sandbox)
             if len(unique_grades) != len(unique):
-                raise RuntimeError(
+                raise GradingError(
                     f"grader returned {len(unique_grades)} grades for {len(unique)} answers"
                 )
             by_key = dict(zip(first, unique_grades, strict=True))

@@ -14,26 +14,36 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from stepstones.errors import RunCodeError
 from stepstones.sandbox._types import Limits, Outcome, Script
 
 if TYPE_CHECKING:
     from stepstones.sandbox import Sandbox
 
-__all__ = ["RunCodeError", "RunCodeRequest", "outcome_to_response", "run_code"]
+__all__ = ["RunCodeRequest", "outcome_to_response", "run_code"]
 
 _PYTHON = frozenset({"python", "python3"})
 
 
-class RunCodeError(ValueError):
-    """The request asks for something this endpoint does not do (answered 400)."""
-
-
 class RunCodeRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """SandboxFusion's request, as verl's client sends it.
+
+    code: the Python program; stdin: its standard input.
+    run_timeout: wall and CPU seconds the program may take (capped by the server's
+        ``max_run_timeout_s``).
+    memory_limit_MB: its address-space limit in MiB (at least 16; capped by ``max_memory_mib``).
+    compile_timeout: accepted for compatibility and **ignored**: Python is not compiled ahead,
+        so ``run_timeout`` bounds everything the program does.
+    language: ``python`` or ``python3``; anything else is refused (400).
+    files, fetch_files: must be empty (refused with 400 otherwise): code is sent inline and
+        nothing is read back.
+    """
+
     code: str
     language: str = "python"
     stdin: str | None = None
     run_timeout: float = 10.0
-    compile_timeout: float = 10.0
+    compile_timeout: float = 10.0  # ignored: see the docstring
     memory_limit_MB: int = 1024  # noqa: N815 - SandboxFusion's field name
     files: dict[str, Any] = {}
     fetch_files: list[str] = []
