@@ -9,12 +9,24 @@ from _prom import sample
 from _serve_problems import ANSWERS
 
 from stepstones import records
+from stepstones.envs import problem_id
 from stepstones.records import Env, Problem
 from stepstones.sandbox import Sandbox
 from stepstones.serve import Rewarder
 from stepstones.serve._batcher import Batcher
 
 pytestmark = pytest.mark.anyio
+
+
+def make_problem() -> Problem:
+    code = "def f(x):\n    return x + 1\n"
+    return Problem(
+        id=problem_id("deduction", code, ("1",)),
+        env="deduction",
+        code=code,
+        inputs=("1",),
+        outputs=("2",),
+    )
 
 
 async def test_concurrent_requests_for_one_problem_share_grading_calls(
@@ -61,23 +73,63 @@ async def test_max_batch_splits_and_zero_window_still_works(
     assert 4 <= rewarder._batcher.calls <= 10
 
 
-async def test_a_cancelled_follower_does_not_disturb_the_batch(
+async def test_a_follower_joins_the_leaders_batch(
     sandbox: Sandbox, problems: dict[Env, Problem]
 ) -> None:
-    rewarder = Rewarder(sandbox, batch_window_s=0.1)
+    """Order from events, not sleeps: the follower arrives while the leader holds the open
+    batch (its window is a minute; a full batch is graded at once)."""
+    rewarder = Rewarder(sandbox, batch_window_s=60.0, max_batch=2)
     label = records.encode_json(problems["deduction"]).decode()
-    results: list[float] = []
+    got: dict[str, float] = {}
 
-    async def leader() -> None:
-        (verdict,) = await rewarder.score([ANSWERS["deduction"][0]], [label])
-        results.append(verdict.reward)
+    async def request(name: str, answer: str) -> None:
+        (verdict,) = await rewarder.score([answer], [label])
+        got[name] = verdict.reward
 
     async with anyio.create_task_group() as tg:
+        tg.start_soon(request, "leader", ANSWERS["deduction"][0])
+        await anyio.wait_all_tasks_blocked()  # the leader waits in its window
+        assert rewarder._batcher.calls == 0
+        tg.start_soon(request, "follower", ANSWERS["deduction"][1])
+    assert got == {"leader": 1.0, "follower": 0.0}
+    assert rewarder._batcher.calls == 1  # the follower joined: one call graded both
+    assert rewarder.metrics.value("stepstones_graded_answers_total", env="deduction") == 2
+
+
+async def test_a_cancelled_follower_does_not_disturb_the_batch() -> None:
+    problem = make_problem()
+    graded: list[list[str]] = []
+    grading, release = anyio.Event(), anyio.Event()
+
+    async def grade(problem: Problem, answers: list[str]) -> list[str]:
+        graded.append(list(answers))
+        grading.set()
+        await release.wait()
+        return [a.upper() for a in answers]
+
+    batcher: Batcher[str, str] = Batcher(grade, window_s=60.0, max_batch=2)
+    results: list[list[str]] = []
+
+    async def leader() -> None:
+        results.append(await batcher.submit(problem, ["a"]))
+
+    async def follower(scope: anyio.CancelScope) -> None:
+        with scope:
+            await batcher.submit(problem, ["b"])
+        results.append(["follower cancelled"])
+
+    scope = anyio.CancelScope()
+    async with anyio.create_task_group() as tg:
         tg.start_soon(leader)
-        await anyio.sleep(0.01)
-        with anyio.move_on_after(0.02):
-            await rewarder.score([ANSWERS["deduction"][1]], [label])
-    assert results == [1.0]
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(follower, scope)
+        await grading.wait()  # the batch closed with both answers in it
+        scope.cancel()
+        await anyio.wait_all_tasks_blocked()
+        release.set()
+    assert graded == [["a", "b"]]
+    assert sorted(results) == [["A"], ["follower cancelled"]]
+    assert batcher.calls == 1
 
 
 def test_batcher_rejects_bad_settings() -> None:

@@ -5,8 +5,9 @@ share a problem. Graders batch every answer they are given (abduction and fuzzin
 problem's answers in ONE sandbox child, identical answers are graded once), so the server
 gathers the answers that arrive for a problem within ``window_s`` and grades them in one call.
 
-The first request for a problem becomes the batch's *leader*: it waits the window, closes the
-batch and grades it for everyone; the others wait for its result. The leader's work is shielded
+The first request for a problem becomes the batch's *leader*: it waits the window (or until
+the batch is full), closes the batch and grades it for everyone; the others wait for its
+result. The leader's work is shielded
 from cancellation (a follower must never be left waiting on a cancelled leader); deadlines
 inside the grading function still apply.
 """
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 import anyio
+import anyio.lowlevel
 
 from stepstones.errors import ConfigError
 from stepstones.records import Problem
@@ -31,6 +33,7 @@ class _Batch(Generic[A, T]):
     def __init__(self, answers: Sequence[A]) -> None:
         self.answers: list[A] = list(answers)
         self.results: list[T] = []
+        self.full = anyio.Event()  # max_batch answers: grade now, the window is moot
         self.done = anyio.Event()
 
 
@@ -39,7 +42,7 @@ class Batcher(Generic[A, T]):
 
     ``grade(problem, answers)`` must return one result per answer and never raise (failures
     are results too). ``window_s = 0`` still lets requests that are ready in the same event
-    loop turn join; ``max_batch`` bounds one call's size.
+    loop turn join; ``max_batch`` bounds one call's size, and a full batch is graded at once.
     """
 
     def __init__(
@@ -64,13 +67,19 @@ class Batcher(Generic[A, T]):
         if batch is not None and len(batch.answers) + len(answers) <= self.max_batch:
             start = len(batch.answers)
             batch.answers.extend(answers)
+            if len(batch.answers) >= self.max_batch:
+                batch.full.set()
             await batch.done.wait()
             return batch.results[start : start + len(answers)]
         batch = _Batch(answers)
         self._open[problem.id] = batch
         try:
             with anyio.CancelScope(shield=True):
-                await anyio.sleep(self.window_s)
+                if self.window_s == 0:
+                    await anyio.lowlevel.checkpoint()  # one loop turn: ready requests join
+                elif len(batch.answers) < self.max_batch:
+                    with anyio.move_on_after(self.window_s):
+                        await batch.full.wait()
                 if self._open.get(problem.id) is batch:
                     del self._open[problem.id]
                 self.calls += 1
