@@ -41,7 +41,8 @@ def _argv(text: str, defaults: dict[str, str]) -> list[str] | None:
     for token in lexer:
         if token and set(token) <= set("();<>|&"):
             break
-        argv.append(re.sub(r"\$\{?(\w+)\}?", lambda m: defaults.get(m[1], m[0]), token))
+        inline = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", token)  # ${VAR:-default}
+        argv.append(re.sub(r"\$\{?(\w+)\}?", lambda m: defaults.get(m[1], m[0]), inline))
     return [a for a in argv if a != "..."]
 
 
