@@ -84,6 +84,8 @@ NON_DEFAULT: dict[str, list[str]] = {
     "--max-body-kib": ["33"],
     "--max-items": ["44"],
     "--graceful-timeout-s": ["5.5"],
+    "--header-timeout-s": ["2.5"],
+    "--body-timeout-s": ["3.5"],
     "--no-run-code": [],
     "--allow-weaker-sandbox": [],
     "--log-level": ["warning"],

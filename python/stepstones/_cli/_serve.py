@@ -116,6 +116,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.graceful_timeout_s,
         help="on SIGTERM/Ctrl-C, seconds in-flight requests get to finish",
     )
+    parser.add_argument(
+        "--header-timeout-s",
+        type=float,
+        default=d.header_timeout_s,
+        help="seconds a connection gets to send a request's headers; slower ones get 408",
+    )
+    parser.add_argument(
+        "--body-timeout-s",
+        type=float,
+        default=d.body_timeout_s,
+        help="seconds a request gets to send its body (it holds a pending slot meanwhile); "
+        "slower ones get 408",
+    )
     parser.add_argument("--no-run-code", action="store_true", help="do not serve POST /run_code")
     parser.add_argument(
         "--allow-weaker-sandbox",
@@ -193,6 +206,8 @@ def settings(args: argparse.Namespace) -> ServeSettings:
         max_batch=args.max_batch,
         run_code=not args.no_run_code,
         graceful_timeout_s=args.graceful_timeout_s,
+        header_timeout_s=args.header_timeout_s,
+        body_timeout_s=args.body_timeout_s,
         ledger_dir=None if args.ledger is None else f"{args.ledger.rstrip('/')}/ledger",
         ledger_window=args.ledger_window,
     )
