@@ -2,7 +2,7 @@
 exports for OpenRLHF (JSONL), verl (Parquet) and TRL (JSONL).
 
 Problems are read from a run's chain store (``<run>/chains.jsonl``) or a JSONL of Problem
-records, binned by measured pass rate (DESIGN §4), filtered for RL, and written with the
+records, binned by measured pass rate (docs/design.md §4), filtered for RL, and written with the
 student prompt as chat messages and the Problem itself as the label the graders read back.
 """
 

@@ -1,8 +1,8 @@
 """Difficulty bins by measured pass rate, the RL keep-filter, and per-bin/per-environment caps.
 
-The paper's two bin sets are presets (DESIGN §4): the stepping-stone chain bins (easy 0.81–0.91,
-medium 0.41–0.59, hard 0.05–0.16, with gaps between them on purpose) and the broad bins (easy
-0.85–0.97, easy-medium 0.61–0.85, medium 0.26–0.61, hard 0.10–0.26, which touch).
+The paper's two bin sets are presets (docs/design.md §4): the stepping-stone chain bins (easy
+0.81–0.91, medium 0.41–0.59, hard 0.05–0.16, with gaps between them on purpose) and the broad
+bins (easy 0.85–0.97, easy-medium 0.61–0.85, medium 0.26–0.61, hard 0.10–0.26, which touch).
 
 A bin holds pass rates ``low <= p < high``; its upper edge is inclusive when no other bin of the
 set starts there, so 0.97 is broad-easy and 0.85 is broad-easy (not easy-medium).

@@ -5,10 +5,11 @@ Every row carries the student prompt as chat messages and a *label*: the version
 needs (code, inputs, gold outputs, environment). The reward server and the reward functions
 read the label back; nothing else has to travel with the prompt.
 
-Field names follow the trainers' code (DESIGN §7): OpenRLHF reads ``--data.input_key prompt``,
-``--data.label_key label`` and the ``datasource`` column; verl reads ``data_source``, ``prompt``,
-``ability``, ``reward_model.ground_truth`` and ``extra_info``; TRL passes every column other
-than ``prompt`` to the reward callables as keyword arguments.
+Field names follow the trainers' code (docs/design.md §7): OpenRLHF reads
+``--data.input_key prompt``, ``--data.label_key label`` and the ``datasource`` column; verl
+reads ``data_source``, ``prompt``, ``ability``, ``reward_model.ground_truth`` and
+``extra_info``; TRL passes every column other than ``prompt`` to the reward callables as
+keyword arguments.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Curriculum schedules as data: piecewise-constant bin weights over RL steps (DESIGN §4).
+"""Curriculum schedules as data: piecewise-constant bin weights over RL steps (docs/design.md §4).
 
 A :class:`Schedule` is a list of stages; stage *i* runs until step ``until_step`` and samples
 prompts from the bins with its ``weights``. The paper's presets are written for 40K steps and
@@ -110,7 +110,7 @@ def _preset(
     return Schedule(name, bins, stages)
 
 
-#: The paper's schedules (DESIGN §4) on its 40K-step scale, plus uniform and medium-only.
+#: The paper's schedules (docs/design.md §4) on its 40K-step scale, plus uniform and medium-only.
 #: Chain schedules use the stepping-stone bins; the others the broad bins. Medium-start
 #: reverse's "easy" is the broad easy-medium bin, as in the paper.
 SCHEDULES: dict[str, Schedule] = {
