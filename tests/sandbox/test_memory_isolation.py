@@ -40,8 +40,8 @@ WORKERS = 2
 SCAN = (HOSTILE_DIR / "memory_scan.py").read_text()
 ROTATE = bytes((b + 1) % 256 for b in range(256))
 NONCE = secrets.token_hex(8)
-#: Every place an earlier job's bytes could rest in a zygote.
-KINDS = ("src", "stdin", "out", "err", "csrc", "arg", "val")
+#: Every place an earlier job's bytes could rest in a zygote (file: the names of files it left).
+KINDS = ("src", "stdin", "out", "err", "file", "csrc", "arg", "val")
 LIMITS = Limits(wall_time_s=30.0, cpu_time_s=20.0, call_cpu_time_s=20.0)
 
 
@@ -66,6 +66,8 @@ PLANT_SCRIPT = Script(
         "print(hash('stepstones-zygote-id'))\n"
         f"print({_runtime('out')} * 300)\n"
         f"print({_runtime('err')} * 300, file=sys.stderr)\n"
+        f"import os\nos.mkdir({_runtime('file')})\n"
+        f"open({_runtime('file')} + '/' + {_runtime('file')} * 3, 'w').close()\n"
     ),
     stdin=marker("stdin") * 300,
 )
