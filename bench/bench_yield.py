@@ -53,6 +53,7 @@ from typing import Any
 
 import anyio
 
+import stepstones
 from stepstones.envs import get as get_env
 from stepstones.errors import ConfigError
 from stepstones.llm import Endpoint
@@ -215,6 +216,7 @@ async def grow(args: argparse.Namespace, env: Env, seeds: Sequence[Seed], run_di
             teacher=backends.teacher_name,
             student=backends.student_name,
             seeds=f"{args.seed_source or 'stdlib'} ({args.seed_unit}) #{args.first_seed}+",
+            stepstones_version=stepstones.__version__,
         )
         store = stack.enter_context(RunStore.open(run_dir, manifest))
         _same_models(store.manifest, manifest, run_dir)

@@ -92,12 +92,13 @@ def _header(run: Run, data: ReportData) -> str:
                    f"{viable} viable)"),
     ]  # fmt: skip
     if m is not None:
+        version = f", stepstones {m.stepstones_version}" if m.stepstones_version else ""
         facts += [
             ("teacher", m.teacher),
             ("student", m.student),
             ("seeds", m.seeds),
             ("modes / environments", f"{', '.join(m.modes)} / {', '.join(m.envs)}"),
-            ("created", f"{m.created_at} (opened {m.opened}x, stepstones {m.stepstones_version})"),
+            ("created", f"{m.created_at} (opened {m.opened}x{version})"),
         ]
     facts += [
         (
