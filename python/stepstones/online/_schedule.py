@@ -28,7 +28,7 @@ from typing import Any
 from stepstones.errors import ConfigError
 from stepstones.online._pool import PoolReader, Stone
 from stepstones.records import Problem
-from stepstones.serve._ledger import LedgerView, ledger_dir
+from stepstones.serve._ledger_view import LedgerView, ledger_dir
 
 __all__ = ["ACTIVE_BANDS", "LiveSchedule", "base_from_labels"]
 

@@ -35,7 +35,7 @@ from stepstones.pipeline._summary import build_summary, feedback
 from stepstones.pipeline._turn import TurnContext, run_turn
 from stepstones.records import Attempt, Grade, Rejection, Summary
 from stepstones.sandbox import Sandbox
-from stepstones.serve._ledger import LedgerView, LiveStats, ledger_dir
+from stepstones.serve._ledger_view import LedgerView, LiveStats, ledger_dir
 
 __all__ = ["OnlineSettings", "OnlineTeacher", "live_summary"]
 
