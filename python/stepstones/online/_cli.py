@@ -52,15 +52,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.max_tries,
         help="rejected drafts per problem and direction",
     )
-    parser.add_argument("--poll-interval-s", type=float, default=d.poll_interval_s)
+    parser.add_argument(
+        "--poll-interval-s",
+        type=float,
+        default=d.poll_interval_s,
+        help="seconds between reads of the ledger",
+    )
     parser.add_argument("--max-stones", type=int, default=None, help="stop after adding N stones")
     parser.add_argument("--config", default=None, help="generation settings (TOML; as generate)")
     parser.add_argument("--samples", type=int, default=None, help="M, student samples per stone")
     parser.add_argument("--endpoints", default=None, help="TOML with [teacher]/[student] ...")
-    parser.add_argument("--teacher-url", default=None)
-    parser.add_argument("--teacher-model", default=None)
+    parser.add_argument("--teacher-url", default=None, help="teacher API root, e.g. .../v1")
+    parser.add_argument("--teacher-model", default=None, help="teacher model name")
     parser.add_argument("--student-url", default=None, help="default: the teacher's")
-    parser.add_argument("--student-model", default=None)
+    parser.add_argument("--student-model", default=None, help="student model name")
     parser.add_argument(
         "--max-requests", type=int, default=16, help="requests in flight per endpoint"
     )
@@ -70,7 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="zygotes (default 1: the reward server needs the cores)",
     )
-    parser.add_argument("--allow-weaker-sandbox", action="store_true")
+    parser.add_argument(
+        "--allow-weaker-sandbox",
+        action="store_true",
+        help="run even if some isolation layer is unavailable on this kernel",
+    )
     parser.add_argument("--quiet", action="store_true", help="no line per try")
     stage = parser.add_argument_group("next stage (OpenRLHF chained launches)")
     stage.add_argument(
@@ -81,7 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a stage file written by `stepstones curriculum`",
     )
     stage.add_argument("--out", type=Path, default=None, help="where the live stage goes")
-    stage.add_argument("--format", default="openrlhf", choices=FORMATS)
+    stage.add_argument(
+        "--format", default="openrlhf", choices=FORMATS, help="trainer of the live stage file"
+    )
     stage.add_argument("--prompts", type=int, default=None, help="rows (default: as many as STAGE)")
 
 
