@@ -10,8 +10,10 @@ configured student, and kept in the live pool with its lineage.
 
 It runs in its own process with its own sandbox and its own limits (``concurrency`` tries in
 flight, ``sandbox_slots``), so reward serving never waits on it. Each (problem, instruction)
-gets at most one stone and at most ``max_tries`` rejected drafts (failed requests do not
-count: a teacher that is down is retried at the next pass, not given up on).
+gets at most one viable stone and at most ``max_tries`` rejected drafts (failed requests do not
+count: a teacher that is down is retried at the next pass, not given up on). A stone the
+student measured outside the keep-filter (``Config.is_viable``) is kept in the pool but never
+drawn, and counts as a miss: the teacher is asked again.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 import anyio
@@ -37,7 +39,7 @@ from stepstones.records import Attempt, Grade, Rejection, Summary
 from stepstones.sandbox import Sandbox
 from stepstones.serve._ledger_view import LedgerView, LiveStats, ledger_dir
 
-__all__ = ["OnlineSettings", "OnlineTeacher", "live_summary"]
+__all__ = ["OnlineSettings", "OnlineTeacher", "due", "live_summary"]
 
 log = logging.getLogger("stepstones.online")
 
@@ -99,6 +101,32 @@ def live_summary(stats: LiveStats, config: Config) -> Summary:
     )
 
 
+def due(
+    problems: Iterable[LiveStats],
+    pool: LivePool,
+    max_tries: int,
+    in_flight: Collection[tuple[str, Instruction]] = (),
+) -> list[tuple[LiveStats, Instruction]]:
+    """Which problems the teacher should work on now, most-rolled-out first: those whose band
+    is too_easy (-> harder) or too_hard (-> easier), without a viable stone for that direction
+    yet, with fewer than ``max_tries`` misses (rejected drafts, non-viable stones), not in flight.
+    """
+    made = {(s.parent_id, s.instruction) for s in pool if s.viable}
+    # A stone the student measured outside the keep-filter is a miss like a rejection.
+    misses = Counter((t.parent_id, t.instruction) for t in pool.tries if t.outcome == "rejected")
+    misses.update((s.parent_id, s.instruction) for s in pool if not s.viable)
+    out = []
+    for stats in sorted(problems, key=lambda s: (-s.total, s.id)):
+        instruction = _INSTRUCTION.get(stats.band)
+        if instruction is None:
+            continue
+        key = (stats.id, instruction)
+        if key in made or key in in_flight or misses[key] >= max_tries:
+            continue
+        out.append((stats, instruction))
+    return out
+
+
 @dataclass(eq=False)
 class OnlineTeacher:
     """One online teacher over a run directory's ledger and live pool."""
@@ -143,20 +171,7 @@ class OnlineTeacher:
 
     def due(self) -> list[tuple[LiveStats, Instruction]]:
         """Problems out of band with work left on them, most-rolled-out first."""
-        made = {(s.parent_id, s.instruction) for s in self.pool}
-        rejected = Counter(
-            (t.parent_id, t.instruction) for t in self.pool.tries if t.outcome == "rejected"
-        )
-        out = []
-        for stats in sorted(self.view.all(), key=lambda s: (-s.total, s.id)):
-            instruction = _INSTRUCTION.get(stats.band)
-            if instruction is None:
-                continue
-            key = (stats.id, instruction)
-            if key in made or key in self._in_flight or rejected[key] >= self.settings.max_tries:
-                continue
-            out.append((stats, instruction))
-        return out
+        return due(self.view.all(), self.pool, self.settings.max_tries, self._in_flight)
 
     def _done(self) -> bool:
         cap = self.settings.max_stones
