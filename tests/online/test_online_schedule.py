@@ -183,3 +183,23 @@ def test_trl_iterable_dataset_streams_the_schedule_and_resumes(
     resumed = LiveTRL(tmp_path, [easy, hard], window=4, prompt_for=_prompt, resume_from=checkpoint)
     expect = [next(stream)["problem_id"] for _ in range(4)]
     assert [resumed.schedule.next().id for _ in range(4)] == expect
+
+
+def test_next_stage_from_the_command_line_and_bad_input_in_one_sentence(
+    base: dict[str, Problem], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stepstones.cli import main
+
+    stage_in, stage_out = tmp_path / "stage_01.jsonl", tmp_path / "stage_01.live.jsonl"
+    write(
+        "openrlhf", [("easy", base["easy"]), ("hard", base["hard"])], stage_in, prompt_for=_prompt
+    )
+    assert main(["online", str(tmp_path), "--next-stage", str(stage_in), "--out", str(stage_out),
+                 "--prompts", "3"]) == 0  # fmt: skip
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["prompts"] == 3 and printed["stones"] == 0
+    assert len(stage_out.read_text().splitlines()) == 3
+    assert main(["online", str(tmp_path / "nowhere")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["online", str(tmp_path), "--next-stage", str(stage_in)]) == 1
+    assert "--out" in capsys.readouterr().err
