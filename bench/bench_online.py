@@ -79,7 +79,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--policy", choices=("local", "scripted"), default="local")
     parser.add_argument("--steps-off", type=int, default=3, help="steps without the teacher")
     parser.add_argument("--steps-on", type=int, default=8, help="steps with the teacher")
-    parser.add_argument("--minutes", type=float, default=30.0, help="stop phase on after this")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=30.0,
+        help="wall budget of both phases: off gets at most a third, on stops at the end",
+    )
     parser.add_argument(
         "--min-phase-s", type=float, default=0.0, help="keep stepping in each phase this long"
     )
@@ -265,7 +270,11 @@ async def run(args: argparse.Namespace, report: Report) -> None:
                     await loop.one_step(client_http)  # warm-up (cold server), not measured
                     loop.latency_s.clear()
                     started, done = time.perf_counter(), 0
-                    while done < args.steps_off or time.perf_counter() - started < args.min_phase_s:
+                    budget_s = args.minutes * 60
+                    deadline = started + budget_s
+                    while (
+                        done < args.steps_off or time.perf_counter() - started < args.min_phase_s
+                    ) and time.perf_counter() - started < budget_s / 3:
                         await loop.one_step(client_http)
                         done += 1
                     off = list(loop.latency_s)
@@ -283,11 +292,11 @@ async def run(args: argparse.Namespace, report: Report) -> None:
                     started = time.perf_counter()
                     done = 0
                     while done < args.steps_on or time.perf_counter() - started < args.min_phase_s:
+                        if time.perf_counter() >= deadline:
+                            report.note(f"phase on cut at the {args.minutes} min budget")
+                            break
                         await loop.one_step(client_http)
                         done += 1
-                        if time.perf_counter() - started > args.minutes * 60:
-                            report.note(f"phase on stopped after {args.minutes} min")
-                            break
                     on_s = time.perf_counter() - started
                     on = loop.latency_s[len(off) :]
             finally:
@@ -335,12 +344,19 @@ def _local_config(work: Path, args: argparse.Namespace) -> Path:
     return path
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds: the model server and both processes are stopped
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     args = parse(argv)
     report = Report("online", args)
     print(f"bench_online: policy {args.policy}, {args.steps_off}+{args.steps_on} steps", flush=True)
     try:
         anyio.run(run, args, report)
+    except KeyboardInterrupt:
+        return report.finish(RuntimeError("interrupted (SIGINT/SIGTERM)"))
     except Exception as exc:
         return report.finish(exc)
     return report.finish()
