@@ -13,6 +13,7 @@ pub mod memory;
 pub mod namespaces;
 pub mod pool;
 pub mod recipe;
+pub mod scratch;
 pub mod seccomp;
 pub mod seccomp_policy;
 pub mod supervise;

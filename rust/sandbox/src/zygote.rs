@@ -73,6 +73,9 @@ pub struct Zygote {
     /// ...the channel's genuine frames without the token, and the result message.
     authentic: JobBuf,
     reply: JobBuf,
+    /// ...and the names of the files a job left in the scratch dir (`scratch.rs`).
+    dirents: JobBuf,
+    nested: JobBuf,
 }
 
 fn send(ctrl: &mut UnixStream, msg: &[u8]) -> Result<()> {
@@ -257,6 +260,8 @@ impl Zygote {
             outputs: Outputs::new()?,
             authentic: JobBuf::new()?,
             reply: JobBuf::new()?,
+            dirents: JobBuf::new()?,
+            nested: JobBuf::new()?,
         })
     }
 
@@ -401,25 +406,25 @@ impl Zygote {
         unsafe { libc::write(ctrl_fd, msg.as_ptr().cast(), msg.len()) };
     }
 
-    /// Empties the scratch dir and resets its mode (a job may have chmod'ed it).
-    fn clean_scratch(&self) {
-        let path = std::path::Path::new(
-            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(self.scratch.as_bytes()),
-        );
-        // SAFETY: a valid C path.
-        unsafe { libc::chmod(self.scratch.as_ptr(), 0o700) };
-        let Ok(entries) = std::fs::read_dir(path) else {
-            return;
+    /// Empties the scratch dir and resets its mode (a job may have chmod'ed it). The names of
+    /// what the last job left pass only through job memory (`scratch.rs`).
+    fn clean_scratch(&mut self) {
+        // SAFETY: a valid C path; opening our own scratch directory.
+        let fd = unsafe {
+            libc::chmod(self.scratch.as_ptr(), 0o700);
+            libc::open(
+                self.scratch.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
         };
-        for entry in entries.flatten() {
-            let p = entry.path();
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            let _ = if is_dir {
-                std::fs::remove_dir_all(&p)
-            } else {
-                std::fs::remove_file(&p)
-            };
+        if fd < 0 {
+            return;
         }
+        crate::scratch::empty(fd, &mut self.dirents, &mut self.nested);
+        self.dirents.reset();
+        self.nested.reset();
+        // SAFETY: closing the fd opened above.
+        unsafe { libc::close(fd) };
     }
 
     /// Forks one child for `job` (the message last read by [`Zygote::next_job`]). In the child,
