@@ -192,3 +192,27 @@ async def test_verl_and_trl_rewards_through_the_server_reach_the_ledger(
     assert got == [1.0, 0.0] and score == 1.0
     assert stats is not None and stats.total == 3 and stats.n_passed == 2
     assert stats.last_step == 7  # TRL's step; verl's compute_score sends none
+
+
+def test_a_failing_disk_drops_and_counts_and_the_queue_keeps_its_room(
+    base: dict[str, Problem], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import os
+
+    easy = base["easy"]
+    ledger = Ledger(tmp_path, window=4, max_queue=2, flush_interval_s=3600)
+    good_fd = ledger._fd
+    ledger._fd = os.open(os.devnull, os.O_RDONLY)  # every write now fails (EBADF), as on EIO
+    try:
+        ledger.record([(easy, [0, 1])], ["a", "b"], [_verdict(True)] * 2)
+        ledger.flush()
+        assert ledger.dropped == 2 and "cannot write" in caplog.text
+        os.close(ledger._fd)
+        ledger._fd = good_fd  # the disk is back: the queue has its full room again
+        ledger.record([(easy, [0, 1])], ["a", "b"], [_verdict(True)] * 2)
+        ledger.flush()
+        stats = ledger.view.stats(easy.id)
+        assert ledger.dropped == 2 and stats is not None and stats.total == 2
+        assert stats.problem == easy  # its record was written with the first lines that landed
+    finally:
+        ledger.close()

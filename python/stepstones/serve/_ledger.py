@@ -181,18 +181,30 @@ class Ledger:
                 batch.append(self._queue.popleft())
             if not batch:
                 return
-            data = b"".join(self._lines(batch))
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
-            os.fsync(self._fd)
-            with self._count_lock:
-                self._queued -= sum(len(item[1]) for item in batch)
-            self.written += len(batch)
+            introduced: set[str] = set()
+            try:
+                data = b"".join(self._lines(batch, introduced))
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view) :]
+                os.fsync(self._fd)
+                self._known |= introduced  # only once their record is on disk
+                self.written += len(batch)
+            except OSError as exc:  # a full or failing disk: these records are lost, counted
+                with self._count_lock:
+                    self.dropped += sum(len(item[1]) for item in batch)
+                log.warning("ledger: cannot write %s: %s", self.path, exc)
+            finally:  # the queue's room comes back whatever happened to the write
+                with self._count_lock:
+                    self._queued -= sum(len(item[1]) for item in batch)
 
     def _lines(
-        self, batch: list[tuple[Problem, list[str], list[Any], int | None, float]]
+        self,
+        batch: list[tuple[Problem, list[str], list[Any], int | None, float]],
+        introduced: set[str],
     ) -> Iterable[bytes]:
+        """The lines of ``batch``; the ids of problems whose record line it writes go into
+        ``introduced``."""
         from stepstones import envs  # noqa: PLC0415 - loaded by the server already
 
         merged: dict[tuple[str, int | None], list[Any]] = {}
@@ -212,8 +224,8 @@ class Ledger:
                     slot[2].append("0" if answer is not None else "-")
                     slot[4].append((answer, verdict.reason))
         for (problem_id, step), (problem, t, chars, passing, failing) in merged.items():
-            if problem_id not in self._known:
-                self._known.add(problem_id)
+            if problem_id not in self._known and problem_id not in introduced:
+                introduced.add(problem_id)
                 yield (
                     _encoder.encode(
                         ProblemLine(
