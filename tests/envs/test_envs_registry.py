@@ -71,10 +71,12 @@ def test_seed_and_top_down_prompts(name: str) -> None:
         assert ("```message" in user) == (name == "induction")
         assert ("```witness" in user) == (name == "fuzzing")
     assert "No message found!" in env.seed_prompt(SEED, feedback="No message found!")[-1].content
-    medium = env.top_down_prompt(SEED, "medium", _problem(name))[-1].content
+    medium_messages = env.top_down_prompt(SEED, "medium", _problem(name))
+    medium = medium_messages[-1].content
     assert "MEDIUM variant" in medium
     assert "standalone" in medium
-    assert "f([3, 1]) == [1, 3]" in medium
+    assert "- input 1: f returned [1, 3]" in medium
+    assert _problem(name).code.strip() in medium_messages[-2].content  # the earlier reply
     with pytest.raises(ConfigError, match="previous problem"):
         env.top_down_prompt(SEED, "easy", None)
 
@@ -90,17 +92,20 @@ def test_mutate_prompt(name: str, instruction: str) -> None:
         failed=("[3, 1]: wrong",),
         format_errors=2,
     )
-    user = envs.get(name).mutate_prompt(_problem(name), summary, instruction)[-1].content  # type: ignore[arg-type]
+    messages = envs.get(name).mutate_prompt(_problem(name), summary, instruction)  # type: ignore[arg-type]
+    user = messages[-1].content
     problem = _problem(name)
-    assert problem.code.strip() in user
-    assert "f([5, 4, 3]) == [3, 4, 5]" in user
+    earlier = messages[-2]  # the previous problem, as the teacher's own earlier reply
+    assert earlier.role == "assistant"
+    assert problem.code.strip() in earlier.content
+    assert "- input 4: f returned [3, 4, 5]" in user
     assert "pass rate 0.90" in user
     assert "2 attempts had no answer" in user
     assert "[3, 1]: wrong" in user
     assert instruction.upper() in user
     assert "standalone" in user
     if name == "fuzzing":
-        assert "[9, 8]" in user
+        assert "[9, 8]" in earlier.content
     with pytest.raises(ConfigError, match="instruction"):
         envs.get(name).mutate_prompt(problem, summary, "sideways")  # type: ignore[arg-type]
 

@@ -199,3 +199,89 @@ def test_mutate_prompt_aims_at_the_target_band() -> None:
     assert "0.35" not in aimed
     with pytest.raises(ConfigError, match="target"):
         env.mutate_prompt(problem, summary, "sibling", target=(0.7, 0.3))
+
+
+def test_an_untagged_block_of_one_literal_per_line_gives_the_inputs() -> None:
+    lines = "\n".join(f"f({i})" if n % 2 else i for n, i in enumerate(INPUTS))
+    reply = f"```python\n{F}```\n```\n{lines}\n```\n```message\nMultiply, add one.\n```"
+    draft = get("induction").parse(reply)
+    assert isinstance(draft, Draft)
+    assert draft.inputs == tuple(INPUTS)
+    assert draft.message == "Multiply, add one."
+
+
+def test_marked_inputs_win_over_an_untagged_block_of_literals() -> None:
+    """Outputs listed in an untagged block after the input blocks are not read as inputs."""
+    reply = _code_and_inputs() + "\n```\n3\n13\n1\n```\n```message\nMultiply, add one.\n```"
+    draft = get("induction").parse(reply)
+    assert isinstance(draft, Draft)
+    assert draft.inputs == tuple(INPUTS)
+    short = f"```python\n{F}```\n```input\n1, 2\n```\n```\n3, 4\n0, 0\n```"
+    rejection = get("deduction").parse(short)
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason == "Found 1 ```input blocks, need 5!"
+
+
+def test_inputs_written_as_numbered_assignments() -> None:
+    """`input1 = [3]` lines (in input blocks or a python block of them only) are the inputs."""
+    assigned = [f"input{n} = {i}" for n, i in enumerate(INPUTS, 1)]
+    in_blocks = f"```python\n{F}```\n" + "\n".join(f"```input\n{a}\n```" for a in assigned)
+    in_python = f"```python\n{F}```\n```python\n" + "\n".join(assigned) + "\n```"
+    for reply in (in_blocks, in_python):
+        draft = get("deduction").parse(reply)
+        assert isinstance(draft, Draft), reply
+        assert draft.inputs == tuple(INPUTS)
+    # Keyword arguments stay keyword arguments: an unnumbered name, or keywords after the "=".
+    kwargs = f"```python\n{F}```\n" + "\n".join(f"```input\nb = {n}\n```" for n in range(5))
+    draft = get("deduction").parse(kwargs)
+    assert isinstance(draft, Draft)
+    assert draft.inputs[0] == "b = 0"
+    mixed = f"```python\n{F}```\n" + "".join(
+        f"```input\ninput1 = {n}, b = 2\n```\n" for n in range(5)
+    )
+    draft = get("deduction").parse(mixed)
+    assert isinstance(draft, Draft)
+    assert draft.inputs[0] == "input1 = 0, b = 2"
+
+
+@pytest.mark.parametrize("env", ["induction", "abduction", "deduction", "fuzzing"])
+def test_a_later_turn_shows_the_previous_problem_as_the_teachers_own_reply(env: str) -> None:
+    """Mutate and top-down prompts keep the format by example: the previous problem comes back
+    as the assistant's earlier reply, in exactly the format that parses to the same problem."""
+    environment = get(env)
+    code = "def f(xs):\n    return max(xs)\n"
+    if environment.needs_witness:
+        code += "\n\ndef pre_test_f(xs):\n    return len(xs) > 0\n"
+        code += "\n\ndef test_f(xs):\n    return f(xs) >= 0\n"
+    problem = Problem(
+        id="p",
+        env=env,  # type: ignore[arg-type]
+        code=code,
+        inputs=("[4, 1]", "[2]", "[9, 9, 0]", "[1, 2, 3]", "[-5]"),
+        outputs=("4", "2", "9", "3", "-5"),
+        message="The largest one." if environment.needs_message else "",
+        witness="[-1]" if environment.needs_witness else None,
+    )
+    summary = Summary(pass_rate=0.25, n_attempts=4, n_passed=1)
+    later = [
+        environment.mutate_prompt(problem, summary, "harder", feedback="No message found!"),
+        environment.top_down_prompt(SEED, "medium", problem),
+    ]
+    for messages in later:
+        assert [m.role for m in messages] == [
+            *("system", "user", "assistant"),  # the worked example
+            *("user", "assistant"),  # the task, and the previous problem as the reply to it
+            "user",
+        ]
+        draft = environment.parse(messages[4].content)
+        assert isinstance(draft, Draft), draft
+        assert (draft.code, draft.inputs) == (problem.code.strip() + "\n", problem.inputs)
+        assert draft.message == problem.message
+        assert draft.witness == problem.witness
+        last = messages[-1].content
+        assert "- input 1: f returned 4" in last and "- input 5: f returned -5" in last
+        assert "```" not in last.split("Answer with fenced blocks only")[0].split("attempt")[0]
+        assert f"{environment.n_inputs} input blocks" in last
+    assert "pass rate 0.25" in later[0][-1].content
+    assert later[0][-1].content.rstrip().endswith("answer again in the required format.")
+    assert "previous, harder problem" in later[1][-1].content

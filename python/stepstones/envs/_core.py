@@ -163,13 +163,11 @@ class BaseEnvironment(ABC):
             )
         aim = _prompts.progression(instruction, target)
         body = (
-            "Here is the previous problem:\n\n"
-            f"{_prompts.render_problem(problem)}\n\n"
-            f"{_prompts.render_summary(summary)}\n\n"
+            f"{_prompts.render_results(problem)}\n\n{_prompts.render_summary(summary)}\n\n"
             f"{aim}\n\n{_prompts.STANDALONE}"
         )
-        return _prompts.teacher_messages(
-            self.task(), body, self._format(), feedback, self._example()
+        return _prompts.followup_messages(
+            self.task(), problem, body, self._format(), feedback=feedback, example=self._example()
         )
 
     def top_down_prompt(
@@ -189,9 +187,16 @@ class BaseEnvironment(ABC):
             if previous is None:
                 raise ConfigError(f"the {stage!r} stage needs the previous problem, got None")
             body = (
-                "Here is the previous, harder problem:\n\n"
-                f"{_prompts.render_problem(previous)}\n\n"
+                f"{_prompts.render_results(previous)}\n\nThat was the previous, harder problem. "
                 f"{_prompts.STAGES[stage]}\n\n{_prompts.STANDALONE}"
+            )
+            return _prompts.followup_messages(
+                self.task(),
+                previous,
+                body,
+                self._format(),
+                feedback=feedback,
+                example=self._example(),
             )
         return _prompts.teacher_messages(
             self.task(), body, self._format(), feedback, self._example()

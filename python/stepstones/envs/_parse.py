@@ -3,7 +3,9 @@
 Tolerant of real replies (see :mod:`._blocks`): blocks without a language tag are classified by
 their content (code that defines a function, an argument list, otherwise words); several python
 blocks are combined when no single one defines every required function; ``f(1, 2)`` in an input
-block is read as ``1, 2``; five inputs written one per line in a single block are split. A reply
+block is read as ``1, 2``, and so is ``input1 = 1, 2`` (a numbered input name, never a keyword
+argument); five inputs written one per line in a single block are split, and an untagged block
+of one literal per line gives the inputs when no block is marked as inputs. A reply
 that repeats the worked example (its ``f``, whatever surrounds it, or only its inputs) is refused:
 small models pass it off as their own, and it is the same problem every time. Every
 rejection reason is a sentence the teacher can act on next turn, in the paper's style
@@ -31,6 +33,11 @@ COPIED_EXAMPLE = (
 )
 
 _CALL_WRAPPER = re.compile(r"^\s*f\s*\((.*)\)\s*$", re.DOTALL)
+# "input1 = [3]", "args_2 = 'a', 1": an input written as an assignment to a numbered input
+# name (the number tells it from a keyword argument, which the literal parser reads as one).
+_ASSIGNED = re.compile(
+    r"^\s*(?:test_?)?(?:input|inp|args?|arguments?|case)_?\d+\s*=(?!=)\s*(.*)$", re.IGNORECASE
+)
 # "Message: ..." / "**Hint:** ..." written as a line of prose instead of a ```message block.
 _MESSAGE_LINE = re.compile(r"^[\s*_#>-]*(?:message|hint)[\s*_]*:[\s*_]*(.*)$", re.IGNORECASE)
 
@@ -53,22 +60,49 @@ def _is_args(text: str) -> bool:
 
 
 def normalize_input(text: str) -> str:
-    """An input block's text as an argument list: stripped, with a ``f(...)`` wrapper removed."""
+    """An input block's text as an argument list: stripped, with a ``f(...)`` wrapper or an
+    ``input1 = `` assignment removed when what remains is an argument list."""
     text = text.strip()
     m = _CALL_WRAPPER.match(text)
     if m is not None and _is_args(m.group(1)):
         return m.group(1).strip()
+    m = _ASSIGNED.match(text)
+    if m is not None and _positional(m.group(1)):
+        return m.group(1).strip()
     return text
 
 
+def _positional(text: str) -> bool:
+    """Whether ``text`` is an argument list of positional literals only."""
+    try:
+        _, kwargs = _literal.parse_args(text)
+    except _literal.LiteralParseError:
+        return False
+    return not kwargs
+
+
+def _one_per_line(text: str) -> bool:
+    """Whether ``text`` holds two or more lines and each one is an argument list."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    return len(lines) > 1 and all(_is_args(normalize_input(line)) for line in lines)
+
+
 def _classify(block: Block) -> str:
+    if block.kind == "python" and not defined_functions(block.text):
+        # A python block of "input1 = [3]" lines only: the inputs, written as assignments.
+        lines = [line for line in block.text.split("\n") if line.strip()]
+        if lines and all(_ASSIGNED.match(line) for line in lines) and _one_per_line(block.text):
+            return "lines"
     if block.kind:
         return block.kind
     funcs = defined_functions(block.text)
     if funcs:
         return "python"
-    if block.text.strip() and _is_args(normalize_input(block.text)):
+    text = block.text.strip()
+    if text and _is_args(normalize_input(text)):
         return "input"
+    if _one_per_line(text):
+        return "lines"  # inputs one per line, read only when no block is marked as inputs
     return "message"
 
 
@@ -229,7 +263,8 @@ def parse_reply(
         return reject(f"The ```python block must define {_names(required)} at top level.")
     if _copies_example_code(code, required):
         return reject(COPIED_EXAMPLE)
-    inputs = _split_lines([b.text for k, b in found if k == "input"], n_inputs)
+    marked = [b.text for k, b in found if k == "input"]
+    inputs = _split_lines(marked or [b.text for k, b in found if k == "lines"], n_inputs)
     if not inputs:
         return reject(f"No input found! Give {n_inputs} ```input blocks.")
     for i, text in enumerate(inputs, 1):

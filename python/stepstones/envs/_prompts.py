@@ -20,8 +20,11 @@ __all__ = [
     "example_exchange",
     "example_inputs",
     "fence",
+    "followup_messages",
     "io_pairs",
     "progression",
+    "render_reply",
+    "render_results",
     "render_summary",
     "teacher_format",
     "teacher_messages",
@@ -161,7 +164,9 @@ def example_exchange(
         return []
     inputs = _EXAMPLE_INPUTS[key]
     parts = [fence("python", _EXAMPLE_CODE[key])]
-    parts += [fence("input", text) for text in inputs[: min(n_inputs, len(inputs))]]
+    parts += [
+        fence(f"input {i}", text) for i, text in enumerate(inputs[: min(n_inputs, len(inputs))], 1)
+    ]
     if n_inputs > len(inputs):
         parts.append(f"(... {n_inputs - len(inputs)} more input blocks)")
     if message:
@@ -187,38 +192,49 @@ def _blocks_needed(functions: Sequence[str], n_inputs: int, *, message: bool, wi
 
 
 def teacher_format(functions: Sequence[str], n_inputs: int, *, message: bool, witness: bool) -> str:
-    """The answer format every teacher reply must follow, ending with a one-line reminder."""
+    """The answer format every teacher reply must follow, ending with a one-line reminder that
+    names every block in order (the example reply shows them; small models copy a layout far
+    more reliably than they follow a rule, and refuse when the rules read like a contract)."""
     names = ", ".join(f"`{name}`" for name in functions)
     parts = [
-        "Answer with these fenced blocks (you may think first; only the blocks are read):",
-        f"1. One ```python block defining {names} at top level. The code must be pure and "
-        "deterministic: no randomness, time, file or network I/O, printing, threads or "
-        "subprocesses. Standard-library imports such as math, itertools, collections, "
-        "functools, re, string, heapq and bisect are fine. Do not call the functions in this "
-        "block.",
-        f"2. {n_inputs} ```input blocks, each ONE argument list for f written exactly as inside "
-        "the parentheses of a call, using only plain Python literals (numbers, strings, "
-        "None, True/False, and lists, tuples, dicts, sets of those), like the input blocks of "
-        "the example reply. The inputs must be distinct and must exercise different behaviours "
-        "of f. Do NOT write the outputs: they are computed by running f.",
+        f"1. One ```python block defining {names}. The code is pure and deterministic: no "
+        "randomness, time, files, network, printing or threads (standard-library imports are "
+        "fine). Do not call the functions in it.",
+        f"2. {n_inputs} ```input blocks, numbered 1 to {n_inputs} like in the example reply. Each "
+        "holds the arguments of ONE call of f, written exactly as inside the parentheses of the "
+        "call, using only plain Python literals (numbers, strings, None, True/False, and lists, "
+        "tuples, dicts, sets of those): no variable names, no `=`, no `f(...)`. The inputs are "
+        "different from each other and from the example's. Do NOT write the outputs: they are "
+        "computed by running f.",
     ]
     if message:
         parts.append(
             "3. One ```message block: a hint in words that helps someone who sees only the "
-            "inputs and outputs to figure out what f does. It must not contain code."
+            "inputs and outputs to figure out what f does. No code in it."
         )
     if witness:
         parts.append(
-            f"{len(parts)}. One ```witness block: an argument list in the same form as the "
-            "inputs, for which pre_test_f returns True and test_f fails (returns False or "
+            f"{len(parts) + 1}. One ```witness block: the arguments of one call, in the same form "
+            "as the inputs, for which pre_test_f returns True and test_f fails (returns False or "
             "raises). It proves the bug exists and is never shown to the student."
         )
     needed = _blocks_needed(functions, n_inputs, message=message, witness=witness)
     parts.append(
-        "Now write your own new problem for the task above (not the example). Your reply must "
-        f"contain {needed}, each fenced as shown."
+        "Now write your own new problem for the task above, in the same format as the example "
+        f"reply: {needed}, in this order."
     )
-    return "\n\n".join(parts)
+    return "Answer with fenced blocks only:\n\n" + "\n\n".join(parts)
+
+
+def render_reply(problem: Problem) -> str:
+    """A measured problem written back as the teacher reply that made it, in the exact format."""
+    parts = [fence("python", problem.code)]
+    parts += [fence(f"input {i}", text) for i, text in enumerate(problem.inputs, 1)]
+    if problem.message:
+        parts.append(fence("message", problem.message))
+    if problem.witness is not None:
+        parts.append(fence("witness", problem.witness))
+    return "\n".join(parts)
 
 
 def io_pairs(problem: Problem, indices: Sequence[int] | None = None) -> str:
@@ -227,18 +243,20 @@ def io_pairs(problem: Problem, indices: Sequence[int] | None = None) -> str:
     return "\n".join(f"f({problem.inputs[i]}) == {problem.outputs[i]}" for i in chosen)
 
 
-def render_problem(problem: Problem) -> str:
-    """The teacher's view of a previous problem: code, I/O pairs, message, witness."""
-    parts = [
-        fence("python", problem.code),
-        "Its inputs and the outputs f returns on them (computed by running f):",
-        fence("", io_pairs(problem)),
+_RESULT_CHARS = 200
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _RESULT_CHARS else text[:_RESULT_CHARS] + " ... (cut)"
+
+
+def render_results(problem: Problem) -> str:
+    """What running the previous problem gave, for the teacher's next turn: the gold output of
+    each input in words (no fenced block, so a small model does not copy it as its reply)."""
+    lines = [
+        f"- input {i}: f returned {_cut(output)}" for i, output in enumerate(problem.outputs, 1)
     ]
-    if problem.message:
-        parts.append(fence("message", problem.message))
-    if problem.witness is not None:
-        parts.append(fence("witness", problem.witness))
-    return "\n\n".join(parts)
+    return "Your problem above was checked by running f. On your inputs:\n" + "\n".join(lines)
 
 
 def render_summary(summary: Summary) -> str:
@@ -259,10 +277,32 @@ def render_summary(summary: Summary) -> str:
 def _feedback(feedback: str | None) -> str:
     if not feedback:
         return ""
-    return (
-        "\n\nYour previous reply was rejected: "
-        f"{feedback.strip()}\nFix this and answer again in the required format."
-    )
+    note = feedback.strip()
+    if not note.startswith("Your previous reply was rejected"):
+        note = f"Your previous reply was rejected: {note}"
+    return f"\n\n{note}\nFix this and answer again in the required format."
+
+
+def followup_messages(
+    task: str,
+    previous: Problem,
+    body: str,
+    format_text: str,
+    *,
+    feedback: str | None,
+    example: Sequence[Message] = (),
+) -> list[Message]:
+    """A later turn as a conversation: the system message, the worked ``example``, the task,
+    the ``previous`` problem as the teacher's own earlier reply (in the exact format, which keeps
+    a small model in it), then the request: ``body`` (results, instruction), the format, any
+    feedback — always the last message."""
+    return [
+        Message("system", SYSTEM),
+        *example,
+        Message("user", f"{task}\n\nWrite a problem in the required format."),
+        Message("assistant", render_reply(previous)),
+        Message("user", f"{body}\n\n{format_text}{_feedback(feedback)}"),
+    ]
 
 
 def teacher_messages(
@@ -281,6 +321,8 @@ def teacher_messages(
 def seed_body(seed: Seed) -> str:
     """The seed snippet, with the instruction to build on its core logic."""
     return (
-        "Build on the core logic of this code snippet (it is only inspiration: the problem must "
-        "be self-contained and must not depend on anything outside f):\n\n" + fence("", seed.text)
+        "Build on the core logic of this code snippet. It is only inspiration: take one idea "
+        "from it and write a small self-contained function f on plain values (numbers, strings, "
+        "lists, dicts), using nothing from outside f (no files, classes or modules of the "
+        "snippet). Any snippet has some logic you can use this way.\n\n" + fence("", seed.text)
     )
