@@ -216,3 +216,28 @@ def test_a_failing_disk_drops_and_counts_and_the_queue_keeps_its_room(
         assert stats.problem == easy  # its record was written with the first lines that landed
     finally:
         ledger.close()
+
+
+@pytest.mark.anyio
+async def test_two_replicas_serve_one_merged_ledger(
+    sandbox: Sandbox, base: dict[str, Problem], tmp_path: Path
+) -> None:
+    """Two servers on one ledger directory (replicas on a shared directory, as `serve --ray`
+    starts them with one ServerConfig): each answers GET /ledger with both one's rollouts."""
+    config = ServerConfig(port=0, ledger_dir=str(tmp_path / "ledger"), ledger_window=4)
+    first, second = RewardApp(Rewarder(sandbox), config), RewardApp(Rewarder(sandbox), config)
+    easy = base["easy"]
+    body = {"query": [PROMPT + right("easy")], "prompts": [PROMPT], "labels": [_label(easy)]}
+    async with running(first) as url1, running(second) as url2, httpx.AsyncClient() as client:
+        for url, n in ((url1, 3), (url2, 2)):
+            for _ in range(n):
+                assert (await client.post(f"{url}/get_reward", json=body)).status_code == 200
+        for app in (first, second):
+            assert app.ledger is not None
+            app.ledger.flush()
+        for app in (first, second):  # each refreshes the other's file too
+            assert app.ledger is not None
+            app.ledger.flush()
+        totals = [(await client.get(f"{u}/ledger/{easy.id}")).json()["total"] for u in (url1, url2)]
+    assert totals == [5, 5]
+    assert len(list((tmp_path / "ledger").glob("*.jsonl"))) == 2
