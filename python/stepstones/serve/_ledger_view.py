@@ -159,6 +159,7 @@ class LedgerView:
         self._entries: dict[str, _Entry] = {}
         self._offsets: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._counts: dict[Band, int] | None = None  # as of the last refresh, for /metrics
 
     def refresh(self) -> int:
         """Read every line appended since the last call; returns how many were applied."""
@@ -169,6 +170,10 @@ class LedgerView:
         applied = 0
         for name in names:
             applied += self._follow(name)
+        if applied or self._counts is None:
+            counts = self.counts()
+            with self._lock:
+                self._counts = counts
         return applied
 
     def _follow(self, name: str) -> int:
@@ -271,7 +276,8 @@ class LedgerView:
 
     def metrics(self, dropped: int = 0) -> str:
         """Prometheus lines: problems per band, rollouts seen, items dropped by the queue."""
-        counts = self.counts()
+        # As of the last refresh (the writer thread's): a scrape costs nothing per problem.
+        counts = self._counts if self._counts is not None else self.counts()
         lines = [
             "# HELP stepstones_ledger_problems Problems by live band (windowed pass rate).",
             "# TYPE stepstones_ledger_problems gauge",
