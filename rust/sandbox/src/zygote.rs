@@ -533,11 +533,21 @@ impl Zygote {
 /// In the child, after the recipe: its job, read from the job memfd into its own memory (the
 /// token first, then the message body), and the fd closed.
 pub fn read_job() -> Result<JobSpec> {
-    let mut all = Vec::new();
-    let mut chunk = vec![0u8; 1 << 16];
-    loop {
-        // SAFETY: reading into a valid buffer from the fd the recipe put there.
-        let n = unsafe { libc::read(CHILD_JOB_FD, chunk.as_mut_ptr().cast(), chunk.len()) };
+    // SAFETY: lseek on the fd the recipe put there: its size, then back to the start.
+    let size = unsafe { libc::lseek(CHILD_JOB_FD, 0, libc::SEEK_END) };
+    let size = usize::try_from(size).map_err(|_| Error::last("lseek(job memfd)"))?;
+    let mut all = vec![0u8; size];
+    let mut got = 0;
+    while got < size {
+        // SAFETY: reading into the unfilled part of a buffer of `size` bytes.
+        let n = unsafe {
+            libc::pread(
+                CHILD_JOB_FD,
+                all[got..].as_mut_ptr().cast(),
+                size - got,
+                got as libc::off_t,
+            )
+        };
         if n < 0 {
             if limits::errno() == libc::EINTR {
                 continue;
@@ -547,12 +557,12 @@ pub fn read_job() -> Result<JobSpec> {
         if n == 0 {
             break;
         }
-        all.extend_from_slice(&chunk[..n as usize]);
+        got += n as usize;
     }
     // SAFETY: the job fd is ours and no longer needed.
     unsafe { libc::close(CHILD_JOB_FD) };
     JobSpec::decode(
-        all.get(TOKEN_LEN..)
+        all.get(TOKEN_LEN..got)
             .ok_or(Error::Wire("job memfd too short"))?,
     )
 }
