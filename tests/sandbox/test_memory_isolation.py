@@ -193,7 +193,8 @@ def _free_port() -> int:
 
 
 def test_grpo_group_copiers_get_zero_through_get_reward(sb: Sandbox) -> None:
-    """A real ``stepstones serve`` on loopback: 1 right answer and 7 copiers in one group."""
+    """A real ``stepstones serve`` on loopback: 1 right answer and 7 copiers in one group get
+    [1, 0, ..., 0]; and no ``/run_code`` client reads another's source, stdin or output."""
     problem = anyio.run(_problem, sb)
     label = records.encode_json(problem).decode()
     port = _free_port()
@@ -227,6 +228,25 @@ def test_grpo_group_copiers_get_zero_through_get_reward(sb: Sandbox) -> None:
             assert rewards([RIGHT] * (2 * WORKERS)) == [1.0] * (2 * WORKERS)
             got = rewards([RIGHT] + [copier(k) for k in range(7)])
             assert got == [1.0] + [0.0] * 7, got
+
+            # Between /run_code clients: one plants (source, stdin, output), the next scans.
+            def run_code(code: str, stdin: str = "") -> dict[str, Any]:
+                body = {"code": code, "stdin": stdin, "run_timeout": 20}
+                reply = httpx.post(url + "/run_code", json=body, timeout=120)
+                assert reply.status_code == 200, reply.text
+                result: dict[str, Any] = reply.json()
+                return result
+
+            probe = f"P = {{'needles': {needles()!r}}}\n{SCAN}"
+            for _ in range(3):
+                for _ in range(2 * WORKERS):
+                    planted = run_code(PLANT_SCRIPT.source, PLANT_SCRIPT.stdin)
+                    assert planted["status"] == "Success", planted
+                scan = run_code(probe)
+                assert scan["status"] == "Success", scan
+                rep = ast.literal_eval(scan["run_result"]["stdout"].splitlines()[-1])
+                assert rep["controls"] == ["self_heap", "self_mmap"], rep
+                assert rep["found"] == [], f"a /run_code client found another's {rep['found']}"
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
