@@ -53,10 +53,16 @@ lint: install
 bench: install
 	$(PYTHON) bench/run_all.py --json bench/results/latest.json
 
-# The main job on its embedded defaults (see README).
+# The main job on its embedded defaults (see README): the 1.5B teacher writes problems for the
+# 0.5B student from whole stdlib functions, then the best chain is printed stone by stone.
+# One step per line, on the same run directory; the best chain is printed last.
+DEMO_OUT ?= runs/demo
+DEMO_ARGS ?= --env induction,abduction,deduction --chains 3 --samples 4 --max-turns 3 \
+	--seed-unit function --seed-min-lines 5 --seed-max-lines 20
 demo: install
-	$(BIN)/stepstones generate --out runs/demo
-	$(BIN)/stepstones report runs/demo
+	$(BIN)/stepstones generate --out $(DEMO_OUT) $(DEMO_ARGS)
+	$(BIN)/stepstones report $(DEMO_OUT)
+	$(BIN)/stepstones show $(DEMO_OUT)
 
 clean:
 	rm -rf $(VENV) target runs

@@ -66,8 +66,9 @@ async def _main(s: cli.GenerateSettings) -> int:
         store = stack.enter_context(RunStore.open(s.out, manifest))
         if local:
             cli.say(
-                f"using the embedded local model as teacher and student ({backends.teacher_name}); "
-                f"{target} chains, M={config.samples}, {config.max_turns} turns"
+                f"using the embedded local models (teacher {backends.teacher_name}, student "
+                f"{backends.student_name}); {target} chains, M={config.samples}, "
+                f"{config.max_turns} turns"
             )
         progress = Progress(config, target=target, already=len(store))
         slots = anyio.CapacityLimiter(max(2, 2 * (s.sandbox_workers or _cores())))
