@@ -282,7 +282,8 @@ async def run(args: argparse.Namespace, report: Report) -> None:
                     online = Proc(
                         ["online", str(run_dir), "--teacher-url", llm_url, "--teacher-model",
                          model, "--window", str(args.window), "--samples", str(args.answers),
-                         "--poll-interval-s", "1", "--concurrency", "1", "--sandbox-workers", "1"]
+                         "--poll-interval-s", "1", "--concurrency", "1", "--sandbox-workers", "1",
+                         "--request-timeout-s", "900"]
                         + (["--config", str(_local_config(work, args))]
                            if args.policy == "local" else []),
                         work / "online.log",

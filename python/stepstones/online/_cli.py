@@ -70,6 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-requests", type=int, default=16, help="requests in flight per endpoint"
     )
     parser.add_argument(
+        "--request-timeout-s",
+        type=float,
+        default=120.0,
+        help="deadline of one request to --teacher-url/--student-url (raise it when the "
+        "teacher shares a busy server with the policy)",
+    )
+    parser.add_argument(
         "--sandbox-workers",
         type=int,
         default=1,
@@ -96,12 +103,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     stage.add_argument("--prompts", type=int, default=None, help="rows (default: as many as STAGE)")
 
 
-def _endpoint(url: str | None, model: str | None, role: str, max_requests: int) -> Endpoint | None:
+def _endpoint(
+    url: str | None, model: str | None, role: str, args: argparse.Namespace
+) -> Endpoint | None:
     if url is None and model is None:
         return None
     if url is None or model is None:
         raise ConfigError(f"--{role}-url and --{role}-model go together; give both")
-    return Endpoint(base_url=url, model=model, max_concurrency=max_requests)
+    return Endpoint(
+        base_url=url,
+        model=model,
+        max_concurrency=args.max_requests,
+        timeout_s=args.request_timeout_s,
+    )
 
 
 def _config(args: argparse.Namespace, local: bool) -> Config:
@@ -169,8 +183,8 @@ def _report(attempt: Try, stone: Stone | None) -> None:
 async def _main(args: argparse.Namespace, settings: OnlineSettings) -> int:
     from stepstones.sandbox import Sandbox  # noqa: PLC0415 - heavy
 
-    teacher = _endpoint(args.teacher_url, args.teacher_model, "teacher", args.max_requests)
-    student = _endpoint(args.student_url, args.student_model, "student", args.max_requests)
+    teacher = _endpoint(args.teacher_url, args.teacher_model, "teacher", args)
+    student = _endpoint(args.student_url, args.student_model, "student", args)
     async with AsyncExitStack() as stack:
         sandbox = stack.enter_context(
             Sandbox(workers=args.sandbox_workers, allow_weaker=args.allow_weaker_sandbox)
