@@ -392,8 +392,11 @@ async def test_slow_clients_are_dropped_and_valid_requests_still_succeed(
             ok = await c.post(
                 "/get_reward", json=payload, headers={"Authorization": "Bearer s3cret"}
             )
+            metrics = (await c.get("/metrics", headers={"Authorization": "Bearer s3cret"})).text
     assert ok.status_code == 200
     assert ok.json()["rewards"] == [1.0]
+    # The cut-off bodies are counted as what they were answered, 408.
+    assert sample(metrics, "stepstones_requests_total", route="/get_reward", code="408") == 2
 
 
 async def test_big_requests_are_cut_off_the_event_loop(

@@ -29,7 +29,6 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import anyio
 import msgspec
 
 from stepstones.errors import RunCodeError
@@ -40,7 +39,10 @@ from stepstones.serve._metrics import CONTENT_TYPE
 from stepstones.serve._rewarder import OUTCOMES, Rewarder, Verdict
 from stepstones.serve._runcode import RunCodeRequest, run_code
 
-__all__ = ["RewardApp", "RewardRequest"]
+__all__ = ["BODY_TIMEOUT", "RewardApp", "RewardRequest"]
+
+#: The scope extension the server's protocol sets when it cut a body off at body_timeout_s.
+BODY_TIMEOUT = "stepstones.body_timeout"
 
 log = logging.getLogger("stepstones.serve")
 
@@ -213,24 +215,25 @@ class RewardApp:
                     )
         chunks: list[bytes] = []
         size = 0
-        # A client that sends its body slowly holds a pending slot: it gets body_timeout_s.
-        with anyio.move_on_after(self.config.body_timeout_s):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise _HTTPError(400, "client disconnected before sending the whole body")
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise _HTTPError(413, f"body exceeds the {limit}-byte limit (max_body_kib)")
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    return b"".join(chunks)
-        raise _HTTPError(
-            408,
-            f"the body did not arrive within {self.config.body_timeout_s} s (body_timeout_s): "
-            "send the whole request at once",
-        )
+        # A client that sends its body slowly holds a pending slot; the server's protocol
+        # (serve._server) cuts it off after body_timeout_s and marks the scope.
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                if BODY_TIMEOUT in scope.get("extensions", {}):
+                    raise _HTTPError(
+                        408,
+                        f"the body did not arrive within {self.config.body_timeout_s} s "
+                        "(body_timeout_s): send the whole request at once",
+                    )
+                raise _HTTPError(400, "client disconnected before sending the whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _HTTPError(413, f"body exceeds the {limit}-byte limit (max_body_kib)")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     def _admit(self) -> None:
         if self._pending >= self.config.max_pending_requests:

@@ -4,27 +4,29 @@
 uvicorn handles SIGINT/SIGTERM gracefully: it stops accepting, lets in-flight requests finish
 for up to ``graceful_timeout_s``, then runs the app's lifespan shutdown.
 
-Slow clients are dropped at two points: uvicorn's HTTP protocol gets a deadline for the request
-head (``header_timeout_s``, :class:`_HeadDeadlineProtocol`: the app is not called before the
-headers are complete, so only the protocol can see a client trickling them), and the app reads
-the body under ``body_timeout_s`` (``RewardApp._read_body``). Idle kept-alive connections are
-closed after ``timeout_keep_alive`` (uvicorn's own timer).
+Slow clients are dropped by uvicorn's HTTP protocol, extended here (:class:`_DeadlineProtocol`)
+with a deadline for each request's head (``header_timeout_s``: the app is not called before the
+headers are complete, so only the protocol can see a client trickling them) and one for its
+body (``body_timeout_s``). Idle kept-alive connections are closed after ``timeout_keep_alive``
+(uvicorn's own timer). The deadlines live in the protocol, not the app, because a timer per
+connection costs microseconds where a cancel scope per request costs tens of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 import anyio
+import msgspec
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from stepstones.errors import ServeError
-from stepstones.serve._app import RewardApp
+from stepstones.serve._app import BODY_TIMEOUT, RewardApp
 
 __all__ = ["bind", "running", "uvicorn_config"]
 
@@ -32,66 +34,86 @@ __all__ = ["bind", "running", "uvicorn_config"]
 KEEP_ALIVE_S = 5.0
 
 
-class _HeadDeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, plus a deadline for each request's line and headers.
+class _DeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, plus deadlines for each request's head and body.
 
-    The clock starts when the connection opens, and again at the first byte of each further
-    request on a kept-alive connection (uvicorn's keep-alive timer covers the idle time before
-    it); it stops when the headers are complete. Past it the client gets 408 and is closed.
+    The head clock starts when the connection opens, and again at the first byte of each
+    further request on a kept-alive connection (uvicorn's keep-alive timer covers the idle time
+    before it); it stops when the headers are complete. The body clock then runs until the
+    whole body is in. Past either, the client gets 408 and the connection is closed; a request
+    whose body was cut off this way reaches the app as a disconnect, marked in its scope's
+    ``extensions`` so the app counts it as 408. One timer per connection, armed and cancelled
+    with the event loop's own ``call_later`` (a few microseconds per request).
     """
 
     head_timeout_s: ClassVar[float] = 10.0
-    _head_timer: asyncio.TimerHandle | None = None
+    body_timeout_s: ClassVar[float] = 30.0
+    _timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_head()
+        self._arm(self.head_timeout_s, self._head_expired)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._head_timer is None:
-            self._arm_head()
+        if self._timer is None:
+            self._arm(self.head_timeout_s, self._head_expired)
 
     def on_headers_complete(self) -> None:
-        self._disarm_head()
+        self._arm(self.body_timeout_s, self._body_expired)
         super().on_headers_complete()
 
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_head()
+        self._disarm()
         super().connection_lost(exc)
 
-    def _arm_head(self) -> None:
-        self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_expired)
+    def _arm(self, seconds: float, expired: Callable[[], None]) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(seconds, expired)
 
-    def _disarm_head(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _head_expired(self) -> None:
-        self._head_timer = None
+        self._timer = None
+        # Never write into another response (a pipelined request's head may be the late one).
+        idle = self.cycle is None or self.cycle.response_complete
+        self._refuse("the request line and headers", "header_timeout_s", self.head_timeout_s, idle)
+
+    def _body_expired(self) -> None:
+        self._timer = None
+        cycle = self.cycle
+        started = cycle is not None and cycle.response_started
+        if cycle is not None and not started:
+            cycle.scope.setdefault("extensions", {})[BODY_TIMEOUT] = {}
+        self._refuse("the body", "body_timeout_s", self.body_timeout_s, not started)
+
+    def _refuse(self, what: str, setting: str, seconds: float, answer: bool) -> None:
         if self.transport.is_closing():
             return
-        if self.cycle is None or self.cycle.response_complete:  # never inside another response
-            body = (
-                b'{"error":"the request line and headers did not arrive within '
-                + str(self.head_timeout_s).encode()
-                + b' s (header_timeout_s)"}'
+        if answer:
+            body = msgspec.json.encode(
+                {"error": f"{what} did not arrive within {seconds} s ({setting})"}
             )
             self.transport.write(
                 b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-                b"content-length: "
-                + str(len(body)).encode()
-                + b"\r\nconnection: close\r\n\r\n"
-                + body
+                b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
             )
         self.transport.close()
 
 
-def _protocol(head_timeout_s: float) -> type[HttpToolsProtocol]:
-    """The protocol class uvicorn instantiates per connection, with this head deadline."""
+def _protocol(head_timeout_s: float, body_timeout_s: float) -> type[HttpToolsProtocol]:
+    """The protocol class uvicorn instantiates per connection, with these deadlines."""
     return type(
-        "HeadDeadlineProtocol", (_HeadDeadlineProtocol,), {"head_timeout_s": head_timeout_s}
+        "DeadlineProtocol",
+        (_DeadlineProtocol,),
+        {"head_timeout_s": head_timeout_s, "body_timeout_s": body_timeout_s},
     )
 
 
@@ -121,7 +143,7 @@ def uvicorn_config(app: RewardApp, **overrides: Any) -> uvicorn.Config:
         "timeout_graceful_shutdown": cfg.graceful_timeout_s,
         "backlog": 4096,
         "server_header": False,
-        "http": _protocol(cfg.header_timeout_s),
+        "http": _protocol(cfg.header_timeout_s, cfg.body_timeout_s),
         "timeout_keep_alive": KEEP_ALIVE_S,
     }
     kwargs.update(overrides)
