@@ -61,8 +61,8 @@ DEMO_ARGS ?= --env induction,abduction,deduction --chains 3 --samples 4 --max-tu
 	--seed-unit function --seed-min-lines 5 --seed-max-lines 20
 demo: install
 	$(BIN)/stepstones generate --out $(DEMO_OUT) $(DEMO_ARGS)
-	$(BIN)/stepstones report $(DEMO_OUT)
 	$(BIN)/stepstones show $(DEMO_OUT)
+	$(BIN)/stepstones report $(DEMO_OUT)
 
 clean:
 	rm -rf $(VENV) target runs
