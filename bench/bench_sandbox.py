@@ -16,15 +16,25 @@ Every ratio is measured in this one run, medians of ``--repeats`` interleaved ro
    the job processes they reap are counted; ``RUSAGE_CHILDREN`` would miss the latter). Target
    <= 1.3x.
 5. throughput with 2 zygotes vs 1 (target >= 1.7x, judged only when step 1 measured >= 2 cores).
+6. only with ``--baseline-pythonpath DIR`` (a directory holding another build of the ``stepstones``
+   package, e.g. an older commit's ``python/`` with its ``_sandbox`` extension): CPU per job of
+   the whole process tree, this build vs that one, for trivial scripts and for call jobs, each
+   measured in a fresh interpreter, alternating builds for ``--repeats`` rounds (at least 5).
+   Target <= 1.10x (a change may cost at most a tenth of per-job CPU).
 
-Run: ``.venv/bin/python bench/bench_sandbox.py --json bench/results/sandbox.json``.
+Run: ``.venv/bin/python bench/bench_sandbox.py --json bench/results/sandbox.json``; side by side
+with an older build: ``git archive OLD python/stepstones | tar -x -C /tmp/old``, copy that
+commit's built ``_sandbox*.so`` into ``/tmp/old/python/stepstones/``, then add
+``--baseline-pythonpath /tmp/old/python``.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -246,8 +256,85 @@ def _caps(sb: Sandbox) -> dict[str, Any]:
     }
 
 
+#: Run in a fresh interpreter for one build (the first ``stepstones`` on its path): CPU per job of
+#: the whole process tree for trivial scripts and for call jobs; prints one JSON line.
+_PER_JOB_CPU = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from _common import tree_cpu_s
+import stepstones
+from stepstones.sandbox import Call, Sandbox, Script
+
+n = int(sys.argv[2])
+f = "def f(xs):\n    return max(xs) - min(xs)\n"
+jobs = {
+    "script": [Script(source="print(1)\n")] * n,
+    "call": [Call(source=f, function="f", args=tuple(f"[{i}, 3, 1]" for i in range(20)))] * n,
+}
+out = {"package": stepstones.__file__}
+with Sandbox(workers=2) as sb:
+    sb.run_batch(jobs["script"][:20])
+    for name, batch in jobs.items():
+        cpu0 = tree_cpu_s()
+        results = sb.run_batch(batch)
+        cpu1 = tree_cpu_s()
+        if not all(o.ok for o in results):
+            raise SystemExit(f"a {name} job failed: {results[0]}")
+        out[name] = (cpu1 - cpu0) * 1000 / n
+print(json.dumps(out))
+"""
+
+
+def _per_job_cpu(pythonpath: str | None, jobs: int) -> dict[str, Any]:
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, env.get("PYTHONPATH")) if p)
+    bench_dir = str(Path(__file__).resolve().parent)
+    done = subprocess.run(
+        [sys.executable, "-c", _PER_JOB_CPU, bench_dir, str(jobs)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    check(done.returncode == 0, f"the per-job CPU probe failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def bench_against_baseline(report: Report, args: Any, pythonpath: str) -> None:
+    """Section 6: CPU per job, this build vs the one in ``pythonpath``, alternated."""
+    jobs = 100 if args.quick else 300
+    rounds: dict[str, list[dict[str, Any]]] = {"baseline": [], "current": []}
+    for _ in range(max(args.repeats, 5)):
+        rounds["baseline"].append(_per_job_cpu(pythonpath, jobs))
+        rounds["current"].append(_per_job_cpu(None, jobs))
+    baseline_pkg = rounds["baseline"][0]["package"]
+    check(
+        baseline_pkg != rounds["current"][0]["package"],
+        f"--baseline-pythonpath did not change which stepstones is imported ({baseline_pkg})",
+    )
+    report.extra["baseline_package"] = baseline_pkg
+    for kind in ("script", "call"):
+        base = median([r[kind] for r in rounds["baseline"]])
+        current = median([r[kind] for r in rounds["current"]])
+        report.metric(f"baseline.{kind}_tree_cpu_ms_per_job", base)
+        report.metric(f"current.{kind}_tree_cpu_ms_per_job", current)
+        report.ratio(
+            f"baseline.{kind}_cpu_current_vs_baseline", current, base, target=1.10, better="lower"
+        )
+    report.note(
+        f"per-job CPU: {jobs} jobs per build and kind, each build in a fresh interpreter, builds "
+        "alternated; medians of the rounds"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(__doc__.splitlines()[0], argv)
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--baseline-pythonpath", metavar="DIR")
+    own, rest = extra.parse_known_args(argv)
+    args = parse_args(__doc__.splitlines()[0], rest)
     report = Report("sandbox", args)
     try:
         print("bench_sandbox: cores", flush=True)
@@ -268,6 +355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_isolation_cpu(report, args)
         print("bench_sandbox: scaling", flush=True)
         bench_scaling(report, args)
+        if own.baseline_pythonpath:
+            print(f"bench_sandbox: per-job CPU vs {own.baseline_pythonpath}", flush=True)
+            bench_against_baseline(report, args, own.baseline_pythonpath)
         report.metric("bench.total_s", time.perf_counter() - start)
     except Exception as exc:  # a wrong answer or a crash: report it, exit 1
         return report.finish(exc)
