@@ -66,6 +66,7 @@ RejectionKind = Literal[
     "nondeterministic",  # two runs with different hash seeds disagree
     "witness",  # fuzzing: the witness does not satisfy pre_test_f or does not fail test_f
     "duplicate",  # same normalized code + inputs as a problem already seen
+    "trivial",  # f returns the same value for every input (a stub, a constant): nothing to learn
     "llm",  # the teacher request itself failed (transport, status, malformed response)
 ]
 

@@ -55,6 +55,10 @@ class BaseEnvironment(ABC):
     answer_kind: ClassVar[str]
     needs_message: ClassVar[bool] = False
     needs_witness: ClassVar[bool] = False
+    #: Whether ``f`` may return the same value for every input. Where the student must reproduce,
+    #: invert or predict ``f``'s outputs, a constant ``f`` (a docstring-only stub returns None
+    #: everywhere) makes a problem that teaches nothing, so validation rejects it.
+    constant_outputs_allowed: ClassVar[bool] = False
 
     def __init__(
         self,

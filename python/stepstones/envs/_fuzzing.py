@@ -71,6 +71,8 @@ class Fuzzing(BaseEnvironment):
     functions: ClassVar[tuple[str, ...]] = ("f", "pre_test_f", "test_f")
     answer_kind: ClassVar[str] = "input"
     needs_witness: ClassVar[bool] = True
+    # The student breaks test_f, never reproduces f's outputs: a constant f can still hide a bug.
+    constant_outputs_allowed: ClassVar[bool] = True
 
     def task(self) -> str:
         return (

@@ -3,7 +3,8 @@
 In order, each failure a :class:`~stepstones.records.Rejection` the teacher can act on:
 syntax and required functions, banned constructs, distinct inputs, duplicates, then one call job
 per zygote on two zygotes with different hash seeds (errors, timeouts, non-literal or oversized
-outputs, disagreement between the two runs), one run with the inputs reversed and repeated in one
+outputs, disagreement between the two runs, the same output for every input outside fuzzing),
+one run with the inputs reversed and repeated in one
 process (``f`` must not keep state between calls, since graders batch calls), then the
 environment's own check (the fuzzing witness). Gold outputs come only from these runs.
 """
@@ -11,6 +12,7 @@ environment's own check (the fuzzing witness). Gold outputs come only from these
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from stepstones.envs._dedup import Deduplicator, normalize_inputs, problem_id
@@ -100,6 +102,23 @@ def _static(env: BaseEnvironment, draft: Draft) -> Rejection | None:
     return None
 
 
+def _constant_outputs(
+    env: BaseEnvironment, draft: Draft, calls: Sequence[CallResult]
+) -> Rejection | None:
+    """Reject an ``f`` that returns one value for every input (see ``constant_outputs_allowed``)."""
+    values = {c.value for c in calls}
+    if env.constant_outputs_allowed or len(calls) < 2 or len(values) != 1:
+        return None
+    return Rejection(
+        kind="trivial",
+        reason=(
+            f"f returns {_short(calls[0].value or '', 60)} for every input; write an f whose "
+            "output depends on its input (a stub or a constant teaches nothing)."
+        ),
+        draft=draft,
+    )
+
+
 async def _order_dependence(
     env: BaseEnvironment,
     draft: Draft,
@@ -168,6 +187,9 @@ async def validate(
                 ),
                 draft=draft,
             )
+    trivial = _constant_outputs(env, draft, first.calls)
+    if trivial is not None:
+        return trivial
     stateful = await _order_dependence(env, draft, sandbox, inputs, first)
     if stateful is not None:
         return stateful

@@ -58,6 +58,7 @@ KIND_MARKERS = {
     "nondeterministic": "*",
     "witness": "^",
     "duplicate": "o",
+    "trivial": "d",
     "llm": "X",
     "unmeasured": "h",
 }
@@ -70,6 +71,7 @@ KIND_COLOURS = {
     "nondeterministic": "#17becf",
     "witness": "#9467bd",
     "duplicate": "#ff7f0e",
+    "trivial": "#7b4173",
     "llm": "#000000",
     "unmeasured": "#aaaaaa",
 }
