@@ -6,15 +6,13 @@
 //! raw `getdents64` into job memory (`memory.rs`) and removed with `unlinkat`. A directory that
 //! is not empty has its entries moved up into the scratch directory under fresh names
 //! (`renameat2` with `RENAME_NOREPLACE`) and is removed on a later pass: no recursion, no fd per
-//! level, so any depth of nesting is emptied.
+//! level, so any depth of nesting is emptied (one pass per level, a few syscalls each).
 use std::ffi::CStr;
 use std::os::fd::RawFd;
 
 use crate::memory::JobBuf;
 
 const DIRENT_BUF: usize = 32 << 10;
-/// Passes over the directory before giving up (each pass lifts every nested entry one level).
-const MAX_PASSES: usize = 10_000;
 
 /// The entries of `dir` after the last read: `(offset of the NUL-terminated name in buf,
 /// d_type)`, without `.` and `..`. Reads the whole directory into `buf`.
@@ -55,8 +53,10 @@ fn name_at(buf: &JobBuf, off: usize) -> Option<&CStr> {
     CStr::from_bytes_until_nul(buf.as_slice().get(off..)?).ok()
 }
 
-/// Moves every entry of the directory `sub` up into `root` under a fresh name.
-fn lift(root: RawFd, sub: RawFd, buf: &mut JobBuf, counter: &mut u64) {
+/// Moves every entry of the directory `sub` up into `root` under a fresh name; true when it
+/// moved anything.
+fn lift(root: RawFd, sub: RawFd, buf: &mut JobBuf, counter: &mut u64) -> bool {
+    let mut moved = false;
     for (off, _) in entries(sub, buf) {
         let Some(name) = name_at(buf, off) else {
             continue;
@@ -77,10 +77,12 @@ fn lift(root: RawFd, sub: RawFd, buf: &mut JobBuf, counter: &mut u64) {
                 )
             };
             if rc == 0 || crate::limits::errno() != libc::EEXIST {
+                moved |= rc == 0;
                 break;
             }
         }
     }
+    moved
 }
 
 /// `.z<counter>` as a C string in `out` (no allocation: these names are ours, not the job's).
@@ -104,14 +106,17 @@ fn format_name(mut n: u64, out: &mut [u8; 24]) -> &CStr {
 }
 
 /// Removes everything inside the directory open at `root`; true when it is empty afterwards.
-/// `names` and `nested` are job memory for the directory entries.
+/// `names` and `nested` are job memory for the directory entries. Each pass removes what it
+/// can and lifts nested entries one level; it stops when the directory is empty or a pass
+/// changed nothing (an entry it cannot remove).
 pub fn empty(root: RawFd, names: &mut JobBuf, nested: &mut JobBuf) -> bool {
     let mut counter = 0u64;
-    for _ in 0..MAX_PASSES {
+    loop {
         let list = entries(root, names);
         if list.is_empty() {
             return true;
         }
+        let mut progress = false;
         for (off, kind) in list {
             let Some(name) = name_at(names, off) else {
                 continue;
@@ -119,9 +124,11 @@ pub fn empty(root: RawFd, names: &mut JobBuf, nested: &mut JobBuf) -> bool {
             // SAFETY: unlinkat/openat/fchmodat with a NUL-terminated name under our fd.
             unsafe {
                 if kind != libc::DT_DIR && libc::unlinkat(root, name.as_ptr(), 0) == 0 {
+                    progress = true;
                     continue;
                 }
                 if libc::unlinkat(root, name.as_ptr(), libc::AT_REMOVEDIR) == 0 {
+                    progress = true;
                     continue;
                 }
                 // A directory with something in it (maybe chmod'ed shut): lift its entries.
@@ -132,13 +139,15 @@ pub fn empty(root: RawFd, names: &mut JobBuf, nested: &mut JobBuf) -> bool {
                     libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
                 );
                 if sub >= 0 {
-                    lift(root, sub, nested, &mut counter);
+                    progress |= lift(root, sub, nested, &mut counter);
                     libc::close(sub);
                 }
             }
         }
+        if !progress {
+            return false;
+        }
     }
-    false
 }
 
 #[cfg(test)]
@@ -151,7 +160,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("stepstones-scratch-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut deep = dir.join("a");
-        for i in 0..300 {
+        for i in 0..600 {
             deep = deep.join(format!("d{i}"));
         }
         std::fs::create_dir_all(&deep).unwrap();
