@@ -29,13 +29,16 @@ __all__ = ["LOCAL_CONFIG", "Backends", "as_seed", "generate_chain", "open_backen
 
 log = logging.getLogger("stepstones.pipeline")
 
-#: Settings used with the embedded 0.5B model on a CPU when no config is given: small enough
-#: that a two-chain demo finishes in a few minutes on 2 cores (M=4, 3 turns, short replies).
+#: Settings used with the embedded models on a CPU when no config is given: small enough that
+#: a three-chain demo finishes in minutes on 2 quiet cores (M=4, 3 turns, short replies). A
+#: request waits for the one server of its role, behind the other chains' requests, so its
+#: deadline is long: on a busy machine a turn is slow, not lost.
 LOCAL_CONFIG = Config(
     samples=4,
     max_turns=3,
     teacher_sampling=SamplingConfig(temperature=0.7, max_tokens=512),
     student_sampling=SamplingConfig(temperature=0.8, max_tokens=256),
+    chat_timeout_s=1800.0,
 )
 
 
