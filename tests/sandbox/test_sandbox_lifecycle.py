@@ -181,3 +181,27 @@ def test_a_forked_copy_of_the_caller_gets_a_clear_error_and_cannot_stop_the_zygo
         assert sb.run_batch([Script(source="print(3)")])[0].stdout == "3\n"
         assert shared_sandbox().run_batch([Script(source="print(4)")])[0].stdout == "4\n"
         close_shared_sandbox()
+
+
+def test_a_deep_shut_tree_a_job_leaves_is_gone_before_the_next_job() -> None:
+    """The scratch dir is emptied between jobs however deep the tree a job left (1,500 levels,
+    more than a path can name) and whatever modes it set."""
+    plant = (
+        "import os\n"
+        "top = os.open('.', os.O_RDONLY)\n"
+        "for i in range(1500):\n"
+        "    os.mkdir('d')\n"
+        "    os.chdir('d')\n"
+        "open('deep-leftover', 'w').close()\n"
+        "os.fchdir(top)\n"
+        "os.mkdir('shut')\n"
+        "open('shut/inside', 'w').close()\n"
+        "os.chmod('shut', 0)\n"
+        "print(sorted(os.listdir('.')))\n"
+    )
+    look = "import os\nprint(sorted(os.listdir('.')))\n"
+    with Sandbox(workers=1) as sb:
+        (planted,) = sb.run_batch([Script(source=plant)])
+        assert planted.status == "ok" and planted.stdout == "['d', 'shut']\n", planted
+        (seen,) = sb.run_batch([Script(source=look)])
+        assert seen.status == "ok" and seen.stdout == "[]\n", seen
