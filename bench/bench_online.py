@@ -179,6 +179,8 @@ class Loop:
         self.latency_s: list[float] = []
         self.first_batch: dict[str, list[float]] = {}  # stone id -> rewards of its first step
         self.rewards: list[tuple[Problem, str, float]] = []
+        self.deadline = float("inf")  # perf_counter time: no new prompt is started after it
+        self.stopped = False  # a signal asked for the results so far
 
     async def one_step(self, client: httpx.AsyncClient) -> None:
         from stepstones import records
@@ -186,6 +188,8 @@ class Loop:
         self.step += 1
         seen_now: dict[str, list[float]] = {}
         for _ in range(self.args.prompts):
+            if time.perf_counter() >= self.deadline:
+                break
             row = next(self.rows)
             problem = records.decode_json(row["label"], Problem)
             messages = [Message(m["role"], m["content"]) for m in row["prompt"]]
@@ -207,7 +211,9 @@ class Loop:
                 self.first_batch[pid] = got
 
 
-def _pct(values: list[float], q: float) -> float:
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
@@ -266,15 +272,22 @@ async def run(args: argparse.Namespace, report: Report) -> None:
                 procs.append(serve)
                 live = LiveTRL(run_dir, base, window=args.window, refresh_every=1)
                 loop = Loop(live, chat, url, args)
-                async with httpx.AsyncClient(timeout=900) as client_http:
+                async with (
+                    httpx.AsyncClient(timeout=900) as client_http,
+                    anyio.create_task_group() as tg,
+                ):
+                    tg.start_soon(_stop_on_signal, loop, report)
                     await loop.one_step(client_http)  # warm-up (cold server), not measured
                     loop.latency_s.clear()
                     started, done = time.perf_counter(), 0
                     budget_s = args.minutes * 60
                     deadline = started + budget_s
+                    loop.deadline = started + budget_s / 3
                     while (
-                        done < args.steps_off or time.perf_counter() - started < args.min_phase_s
-                    ) and time.perf_counter() - started < budget_s / 3:
+                        (done < args.steps_off or time.perf_counter() - started < args.min_phase_s)
+                        and time.perf_counter() - started < budget_s / 3
+                        and not loop.stopped
+                    ):
                         await loop.one_step(client_http)
                         done += 1
                     off = list(loop.latency_s)
@@ -290,9 +303,12 @@ async def run(args: argparse.Namespace, report: Report) -> None:
                     )  # fmt: skip
                     procs.append(online)
                     await _wait_for(online, r"(watching)")
+                    loop.deadline = deadline
                     started = time.perf_counter()
                     done = 0
                     while done < args.steps_on or time.perf_counter() - started < args.min_phase_s:
+                        if loop.stopped:
+                            break
                         if time.perf_counter() >= deadline:
                             report.note(f"phase on cut at the {args.minutes} min budget")
                             break
@@ -300,6 +316,7 @@ async def run(args: argparse.Namespace, report: Report) -> None:
                         done += 1
                     on_s = time.perf_counter() - started
                     on = loop.latency_s[len(off) :]
+                    tg.cancel_scope.cancel()
             finally:
                 for proc in procs:
                     proc.stop()
@@ -320,10 +337,15 @@ async def run(args: argparse.Namespace, report: Report) -> None:
     report.metric("first_batch_in_band_fraction",
                   sum(in_band) / len(in_band) if in_band else None)  # fmt: skip
     for name, values in (("off", off), ("on", on)):
-        report.metric(f"reward_latency_{name}_p50_ms", 1000 * _pct(values, 0.5))
-        report.metric(f"reward_latency_{name}_p99_ms", 1000 * _pct(values, 0.99))
+        for q, label in ((0.5, "p50"), (0.99, "p99")):
+            value = _pct(values, q)
+            report.metric(
+                f"reward_latency_{name}_{label}_ms", None if value is None else 1e3 * value
+            )
         report.metric(f"reward_requests_{name}", len(values))
-    report.ratio("reward_p50_on_vs_off", _pct(on, 0.5), _pct(off, 0.5), better="lower")
+    p50_on, p50_off = _pct(on, 0.5), _pct(off, 0.5)
+    if p50_on is not None and p50_off is not None:
+        report.ratio("reward_p50_on_vs_off", p50_on, p50_off, better="lower")
     report.extra["stones"] = [
         {"id": s.id, "instruction": s.instruction, "parent": s.parent_id,
          "parent_live": s.parent_pass_rate, "student": s.problem.pass_rate,
@@ -345,19 +367,21 @@ def _local_config(work: Path, args: argparse.Namespace) -> Path:
     return path
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # unwinds: the model server and both processes are stopped
+async def _stop_on_signal(loop: Loop, report: Report) -> None:
+    """SIGTERM/SIGINT: finish the prompt in flight, then report what was measured so far."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            loop.stopped, loop.deadline = True, 0.0
+            report.note(f"stopped by {signal.Signals(signum).name}: partial results")
+            return
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _interrupt)
     args = parse(argv)
     report = Report("online", args)
     print(f"bench_online: policy {args.policy}, {args.steps_off}+{args.steps_on} steps", flush=True)
     try:
         anyio.run(run, args, report)
-    except KeyboardInterrupt:
-        return report.finish(RuntimeError("interrupted (SIGINT/SIGTERM)"))
     except Exception as exc:
         return report.finish(exc)
     return report.finish()
