@@ -189,12 +189,12 @@ impl Drop for JobBuf {
 // SAFETY: JobBuf owns its mapping exclusively, like a Vec owns its heap block.
 unsafe impl Send for JobBuf {}
 
-/// Zeroes 32 KiB of stack below the caller's frame: dead frames of the last job's
+/// Zeroes 8 KiB of stack below the caller's frame: dead frames of the last job's
 /// supervision (lengths, parse state) must not reach the next child, which copies the stack.
 #[inline(never)]
 #[allow(clippy::large_stack_arrays)] // the point: zeroing that much of the stack
 pub fn scrub_stack() {
-    const STACK_SCRUB: usize = 32 << 10; // far more than supervising a job uses
+    const STACK_SCRUB: usize = 8 << 10; // several times what supervising a job uses
     let mut zeros = [0u8; STACK_SCRUB];
     // The compiler may not drop the writes: the buffer escapes to an opaque use.
     std::hint::black_box(&mut zeros);
