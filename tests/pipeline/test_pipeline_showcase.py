@@ -101,8 +101,11 @@ def test_run_without_stones_says_so(tmp_path: Path, capsys: pytest.CaptureFixtur
     _store(tmp_path / "run", [chain(1, [None, None])])
     assert run(argparse.Namespace(run_dir=tmp_path / "run")) == 1
     out = capsys.readouterr().out
-    assert "No chain in" in out and "every teacher turn rejected" in out
+    assert "No chain in" in out and "1 chains, every teacher turn rejected" in out
     assert "stepstones stats" in out
+    _store(tmp_path / "empty", [])
+    assert run(argparse.Namespace(run_dir=tmp_path / "empty")) == 1
+    assert "(no chain was finished)" in capsys.readouterr().out
 
 
 def test_not_a_run_directory(tmp_path: Path) -> None:

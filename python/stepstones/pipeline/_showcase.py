@@ -159,11 +159,13 @@ def run(args: argparse.Namespace) -> int:
     chains = list(read_chains(run_dir))
     chain = best_chain(chains, config)
     if chain is None:
-        sys.stdout.write(
-            f"No chain in {run_dir} has a measured problem yet ({len(chains)} chains, every "
-            "teacher turn rejected); see the reasons in "
-            f"{run_dir / 'rejections.jsonl'}.\n"
+        why = (
+            "no chain was finished"
+            if not chains
+            else f"{len(chains)} chains, every teacher turn rejected; see the reasons in "
+            f"{run_dir / 'rejections.jsonl'}"
         )
+        sys.stdout.write(f"No chain in {run_dir} has a measured problem yet ({why}).\n")
         sys.stdout.write("\n".join(next_steps(run_dir)) + "\n")
         return 1
     sys.stdout.write(render_chain(chain, config, run_dir))
