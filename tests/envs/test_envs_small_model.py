@@ -285,3 +285,11 @@ def test_a_later_turn_shows_the_previous_problem_as_the_teachers_own_reply(env: 
     assert "pass rate 0.25" in later[0][-1].content
     assert later[0][-1].content.rstrip().endswith("answer again in the required format.")
     assert "previous, harder problem" in later[1][-1].content
+
+
+def test_numbered_blocks_with_one_argument_per_line_are_one_call_each() -> None:
+    """Five input blocks are five calls, even when each writes its arguments on two lines."""
+    blocks_ = "".join(f"```input {n}\n[{n}, 2]\n'k{n}'\n```\n" for n in range(1, 6))
+    draft = get("deduction").parse(f"```python\n{F}```\n{blocks_}")
+    assert isinstance(draft, Draft)
+    assert draft.inputs == tuple(f"[{n}, 2], 'k{n}'" for n in range(1, 6))

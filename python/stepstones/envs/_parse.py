@@ -161,13 +161,18 @@ def _split_lines(texts: list[str], n_inputs: int) -> list[str]:
     """Split blocks holding one argument list per line.
 
     A block is split when it does not parse as one argument list but each line does, or when it
-    is the only input block and has exactly ``n_inputs`` lines that each parse.
+    is the only input block and has exactly ``n_inputs`` lines that each parse. With at least
+    ``n_inputs`` blocks, each block is one call: one argument per line is joined into one list.
     """
     out: list[str] = []
     for text in texts:
         norm = normalize_input(text)
         lines = [normalize_input(x) for x in text.split("\n") if x.strip()]
         each = len(lines) > 1 and all(_is_args(x) for x in lines)
+        if len(texts) >= n_inputs:
+            joined = ", ".join(lines)
+            out.append(joined if each and not _is_args(norm) and _is_args(joined) else norm)
+            continue
         if each and (not _is_args(norm) or (len(texts) == 1 and len(lines) == n_inputs)):
             out.extend(lines)
         else:
