@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
@@ -42,57 +42,74 @@ class _DeadlineProtocol(HttpToolsProtocol):
     before it); it stops when the headers are complete. The body clock then runs until the
     whole body is in. Past either, the client gets 408 and the connection is closed; a request
     whose body was cut off this way reaches the app as a disconnect, marked in its scope's
-    ``extensions`` so the app counts it as 408. One timer per connection, armed and cancelled
-    with the event loop's own ``call_later`` (a few microseconds per request).
+    ``extensions`` so the app counts it as 408.
+
+    A request only writes down when its current phase must end (one float); whether the body
+    is still awaited is read from uvicorn's own request state. One sweep per server, every
+    tenth of the shorter deadline (0.05 to 1 s) while connections are open, closes the late
+    ones: a timer per request would cost more than the rest of the request's handling in this
+    class (uvloop timers take microseconds to create and cancel).
     """
 
     head_timeout_s: ClassVar[float] = 10.0
     body_timeout_s: ClassVar[float] = 30.0
-    _timer: asyncio.TimerHandle | None = None
+    _sweeping: ClassVar[bool] = False
+    _phase = ""  # "head" or "body": what the connection awaits from the client
+    _deadline = 0.0  # loop time when that phase must be over
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm(self.head_timeout_s, self._head_expired)
+        self._phase, self._deadline = "head", self.loop.time() + self.head_timeout_s
+        cls = type(self)
+        if not cls._sweeping:
+            cls._sweeping = True
+            self.loop.call_later(cls._interval(), cls._sweep, self.loop, self.connections)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._timer is None:
-            self._arm(self.head_timeout_s, self._head_expired)
+        if self._phase != "head":  # a further request on a kept-alive connection
+            self._phase, self._deadline = "head", self.loop.time() + self.head_timeout_s
 
     def on_headers_complete(self) -> None:
-        self._arm(self.body_timeout_s, self._body_expired)
+        self._phase, self._deadline = "body", self.loop.time() + self.body_timeout_s
         super().on_headers_complete()
 
-    def on_message_complete(self) -> None:
-        self._disarm()
-        super().on_message_complete()
+    def _late(self, now: float) -> bool:
+        if not self._phase or now < self._deadline:
+            return False
+        if self._phase == "head":
+            return True
+        cycle = self.cycle  # the body is late only while it is still awaited and unanswered
+        return cycle is not None and cycle.more_body and not cycle.response_started
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
+    @classmethod
+    def _interval(cls) -> float:
+        return min(1.0, max(0.05, min(cls.head_timeout_s, cls.body_timeout_s) / 10))
 
-    def _arm(self, seconds: float, expired: Callable[[], None]) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(seconds, expired)
+    @classmethod
+    def _sweep(cls, loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
+        now = loop.time()
+        for conn in list(connections):
+            if isinstance(conn, _DeadlineProtocol) and conn._late(now):
+                conn._expire()
+        if connections:
+            loop.call_later(cls._interval(), cls._sweep, loop, connections)
+        else:
+            cls._sweeping = False
 
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _head_expired(self) -> None:
-        self._timer = None
-        # Never write into another response (a pipelined request's head may be the late one).
-        idle = self.cycle is None or self.cycle.response_complete
-        self._refuse("the request line and headers", "header_timeout_s", self.head_timeout_s, idle)
-
-    def _body_expired(self) -> None:
-        self._timer = None
+    def _expire(self) -> None:
+        phase, self._phase = self._phase, ""
         cycle = self.cycle
-        started = cycle is not None and cycle.response_started
-        if cycle is not None and not started:
+        if phase == "head":
+            # Never write into another response (a pipelined request's head may be the late one).
+            idle = cycle is None or cycle.response_complete
+            self._refuse(
+                "the request line and headers", "header_timeout_s", self.head_timeout_s, idle
+            )
+            return
+        if cycle is not None:
             cycle.scope.setdefault("extensions", {})[BODY_TIMEOUT] = {}
-        self._refuse("the body", "body_timeout_s", self.body_timeout_s, not started)
+        self._refuse("the body", "body_timeout_s", self.body_timeout_s, True)
 
     def _refuse(self, what: str, setting: str, seconds: float, answer: bool) -> None:
         if self.transport.is_closing():
