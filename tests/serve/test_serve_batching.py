@@ -73,12 +73,22 @@ async def test_max_batch_splits_and_zero_window_still_works(
     assert 4 <= rewarder._batcher.calls <= 10
 
 
+class _Window:
+    """A batch window the test closes (injected as the batcher's sleep): no clock involved."""
+
+    def __init__(self) -> None:
+        self.closed = anyio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        await self.closed.wait()
+
+
 async def test_a_follower_joins_the_leaders_batch(
     sandbox: Sandbox, problems: dict[Env, Problem]
 ) -> None:
-    """Order from events, not sleeps: the follower arrives while the leader holds the open
-    batch (its window is a minute; a full batch is graded at once)."""
-    rewarder = Rewarder(sandbox, batch_window_s=60.0, max_batch=2)
+    rewarder = Rewarder(sandbox)
+    window = _Window()
+    rewarder._batcher.sleep = window
     label = records.encode_json(problems["deduction"]).decode()
     got: dict[str, float] = {}
 
@@ -88,26 +98,27 @@ async def test_a_follower_joins_the_leaders_batch(
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(request, "leader", ANSWERS["deduction"][0])
-        await anyio.wait_all_tasks_blocked()  # the leader waits in its window
-        assert rewarder._batcher.calls == 0
+        await anyio.wait_all_tasks_blocked()  # the leader holds the open batch
         tg.start_soon(request, "follower", ANSWERS["deduction"][1])
+        await anyio.wait_all_tasks_blocked()  # the follower waits on the leader's batch
+        (batch,) = rewarder._batcher._open.values()
+        assert len(batch.answers) == 2  # it joined
+        window.closed.set()
     assert got == {"leader": 1.0, "follower": 0.0}
-    assert rewarder._batcher.calls == 1  # the follower joined: one call graded both
+    assert rewarder._batcher.calls == 1  # one call graded both
     assert rewarder.metrics.value("stepstones_graded_answers_total", env="deduction") == 2
 
 
 async def test_a_cancelled_follower_does_not_disturb_the_batch() -> None:
     problem = make_problem()
     graded: list[list[str]] = []
-    grading, release = anyio.Event(), anyio.Event()
+    window = _Window()
 
     async def grade(problem: Problem, answers: list[str]) -> list[str]:
         graded.append(list(answers))
-        grading.set()
-        await release.wait()
         return [a.upper() for a in answers]
 
-    batcher: Batcher[str, str] = Batcher(grade, window_s=60.0, max_batch=2)
+    batcher: Batcher[str, str] = Batcher(grade, sleep=window)
     results: list[list[str]] = []
 
     async def leader() -> None:
@@ -123,11 +134,11 @@ async def test_a_cancelled_follower_does_not_disturb_the_batch() -> None:
         tg.start_soon(leader)
         await anyio.wait_all_tasks_blocked()
         tg.start_soon(follower, scope)
-        await grading.wait()  # the batch closed with both answers in it
+        await anyio.wait_all_tasks_blocked()  # the follower's answer is in the open batch
         scope.cancel()
         await anyio.wait_all_tasks_blocked()
-        release.set()
-    assert graded == [["a", "b"]]
+        window.closed.set()
+    assert graded == [["a", "b"]]  # its answer was graded with the leader's all the same
     assert sorted(results) == [["A"], ["follower cancelled"]]
     assert batcher.calls == 1
 

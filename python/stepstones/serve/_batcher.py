@@ -5,11 +5,14 @@ share a problem. Graders batch every answer they are given (abduction and fuzzin
 problem's answers in ONE sandbox child, identical answers are graded once), so the server
 gathers the answers that arrive for a problem within ``window_s`` and grades them in one call.
 
-The first request for a problem becomes the batch's *leader*: it waits the window (or until
-the batch is full), closes the batch and grades it for everyone; the others wait for its
-result. The leader's work is shielded
+The first request for a problem becomes the batch's *leader*: it waits the window, closes the
+batch and grades it for everyone; the others wait for its result. The leader's work is shielded
 from cancellation (a follower must never be left waiting on a cancelled leader); deadlines
 inside the grading function still apply.
+
+The window is waited with an injectable ``sleep`` (``anyio.sleep`` by default): tests close
+it with an event instead of a clock, so which request leads and which joins is decided by the
+test, never by timing.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 import anyio
-import anyio.lowlevel
 
 from stepstones.errors import ConfigError
 from stepstones.records import Problem
@@ -33,7 +35,6 @@ class _Batch(Generic[A, T]):
     def __init__(self, answers: Sequence[A]) -> None:
         self.answers: list[A] = list(answers)
         self.results: list[T] = []
-        self.full = anyio.Event()  # max_batch answers: grade now, the window is moot
         self.done = anyio.Event()
 
 
@@ -42,7 +43,7 @@ class Batcher(Generic[A, T]):
 
     ``grade(problem, answers)`` must return one result per answer and never raise (failures
     are results too). ``window_s = 0`` still lets requests that are ready in the same event
-    loop turn join; ``max_batch`` bounds one call's size, and a full batch is graded at once.
+    loop turn join; ``max_batch`` bounds one call's size.
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class Batcher(Generic[A, T]):
         *,
         window_s: float = 0.005,
         max_batch: int = 256,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         if window_s < 0:
             raise ConfigError(f"batch window must be >= 0 seconds, got {window_s}")
@@ -59,6 +61,7 @@ class Batcher(Generic[A, T]):
         self._grade = grade
         self.window_s = window_s
         self.max_batch = max_batch
+        self.sleep = sleep
         self._open: dict[str, _Batch[A, T]] = {}
         self.calls = 0  # grading calls made (for metrics and tests)
 
@@ -67,19 +70,13 @@ class Batcher(Generic[A, T]):
         if batch is not None and len(batch.answers) + len(answers) <= self.max_batch:
             start = len(batch.answers)
             batch.answers.extend(answers)
-            if len(batch.answers) >= self.max_batch:
-                batch.full.set()
             await batch.done.wait()
             return batch.results[start : start + len(answers)]
         batch = _Batch(answers)
         self._open[problem.id] = batch
         try:
             with anyio.CancelScope(shield=True):
-                if self.window_s == 0:
-                    await anyio.lowlevel.checkpoint()  # one loop turn: ready requests join
-                elif len(batch.answers) < self.max_batch:
-                    with anyio.move_on_after(self.window_s):
-                        await batch.full.wait()
+                await self.sleep(self.window_s)
                 if self._open.get(problem.id) is batch:
                     del self._open[problem.id]
                 self.calls += 1
