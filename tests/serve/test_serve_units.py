@@ -70,12 +70,10 @@ def test_the_label_cache_is_bounded_in_bytes_and_keeps_no_label_text() -> None:
     for label in padded:
         assert parse_label(label, cache=cache) == prob
     assert cache.bytes <= cache.max_bytes
-    one = len(msgspec.json.encode(prob))
-    assert len(cache) == min(
-        12, cache.max_bytes // (one + 512)
-    )  # entries cost the problem, not the text
-    # Keys are 16-byte digests: nothing of the padded texts is kept.
-    assert all(len(key) == 16 for key in cache._entries)
+    one = 16 + len(msgspec.json.encode(prob)) + 512  # digest, problem, overhead: not the text
+    assert len(cache) == min(12, cache.max_bytes // one)
+    # Long texts are keyed by 16-byte digests: nothing of the padded texts is kept.
+    assert all(isinstance(key, bytes) and len(key) == 16 for key in cache._entries)
     # A hit returns the cached object; the least recently used entry goes first.
     first = parse_label(padded[-1], cache=cache)
     assert parse_label(padded[-1], cache=cache) is first

@@ -188,10 +188,11 @@ async def cut_responses(queries: Sequence[str], prompts: Sequence[str | None]) -
     """:func:`cut_response` of every (query, prompt) pair, in order; a request bigger than
     :data:`OFFLOAD_CHARS` is cut in a worker thread so other requests are served meanwhile."""
 
-    def cut_all() -> list[str]:
-        return [cut_response(q, p).response for q, p in zip(queries, prompts, strict=True)]
-
     size = sum(map(len, queries)) + sum(len(p) for p in prompts if p)
     if size <= OFFLOAD_CHARS:
-        return cut_all()
-    return await anyio.to_thread.run_sync(cut_all)
+        return [cut_response(q, p).response for q, p in zip(queries, prompts, strict=True)]
+    return await anyio.to_thread.run_sync(_cut_all, queries, prompts)
+
+
+def _cut_all(queries: Sequence[str], prompts: Sequence[str | None]) -> list[str]:
+    return [cut_response(q, p).response for q, p in zip(queries, prompts, strict=True)]

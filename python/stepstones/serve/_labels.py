@@ -21,18 +21,23 @@ from stepstones.records import Problem
 __all__ = ["LabelCache", "parse_label"]
 
 _json = msgspec.json.Encoder()
-#: Per-entry bookkeeping on top of the problem's own size (key, node, Problem object).
+#: Per-entry bookkeeping on top of the problem's own size and key (node, Problem object).
 _ENTRY_OVERHEAD_BYTES = 512
+#: Label texts up to this many characters are their own key (a dict look-up is cheaper than
+#: a digest); longer ones are keyed by their digest.
+_TEXT_KEY_CHARS = 4096
 
 
 class LabelCache:
     """Problems parsed from label texts, bounded in entries *and* in bytes.
 
-    A GRPO group sends the same label n times in a row, so a hit saves decoding it again. The
-    key is a 128-bit BLAKE2b digest of the text, never the text itself: a label padded with
-    megabytes of JSON whitespace is still a valid label, and keeping such texts as keys would
-    pin them in memory. What an entry costs is its problem's encoded size plus a fixed
-    overhead; past ``max_bytes`` (or ``max_entries``) the least recently used entries go.
+    A GRPO group sends the same label n times in a row, so a hit saves decoding it again. A
+    label longer than 4 K characters is keyed by a 128-bit BLAKE2b digest of its text, never
+    the text itself: a label padded with megabytes of JSON whitespace is still a valid label,
+    and keeping such texts as keys would pin them in memory (shorter texts are their own key,
+    which is cheaper to look up and counted in the entry's cost). What an entry costs is its
+    key, its problem's encoded size and a fixed overhead; past ``max_bytes`` (or
+    ``max_entries``) the least recently used entries go.
     Thread-safe (the in-process reward functions may be called from a trainer's threads).
     """
 
@@ -40,18 +45,20 @@ class LabelCache:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._entries: OrderedDict[bytes, tuple[Problem, int]] = OrderedDict()
+        self._entries: OrderedDict[str | bytes, tuple[Problem, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     @staticmethod
-    def key(text: str) -> bytes:
+    def key(text: str) -> str | bytes:
+        if len(text) <= _TEXT_KEY_CHARS:
+            return text
         # surrogatepass: JSON may carry lone surrogates ("\ud800"); the key must still be exact.
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
-    def get(self, key: bytes) -> Problem | None:
+    def get(self, key: str | bytes) -> Problem | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -59,8 +66,8 @@ class LabelCache:
             self._entries.move_to_end(key)
         return entry[0]
 
-    def put(self, key: bytes, problem: Problem) -> None:
-        cost = len(_json.encode(problem)) + _ENTRY_OVERHEAD_BYTES
+    def put(self, key: str | bytes, problem: Problem) -> None:
+        cost = len(key) + len(_json.encode(problem)) + _ENTRY_OVERHEAD_BYTES
         if cost > self.max_bytes:
             return  # one problem bigger than the whole cache: not worth keeping
         with self._lock:
