@@ -200,6 +200,19 @@ pub fn scrub_stack() {
     std::hint::black_box(&mut zeros);
 }
 
+/// Turns off malloc's fast bins in the zygote (and so in every child, which inherits the
+/// setting). The zygote allocates next to nothing per job, so the small blocks it and Python's
+/// fork hooks free would sit in the fast bins, and every child's first large `malloc` would
+/// consolidate them: writes to — so copies of — dozens of inherited heap pages per job (a
+/// tenth of a trivial job's CPU). Python's small objects use its own allocator, not these bins.
+pub fn no_fast_bins() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes the calling process's allocator tuning.
+    unsafe {
+        libc::mallopt(libc::M_MXFAST, 0);
+    }
+}
+
 /// Reads exactly `n` bytes from `fd` into `buf` (blocking fd). `Ok(false)`: EOF before any byte.
 pub fn read_exact_into(fd: i32, buf: &mut JobBuf, n: usize) -> std::io::Result<bool> {
     let start = buf.len();

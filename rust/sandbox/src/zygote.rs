@@ -241,6 +241,7 @@ impl Zygote {
         ));
         report.push(("running_as_root".into(), root, String::new()));
         report.push(("landlock_abi".into(), abi > 0, abi.to_string()));
+        memory::no_fast_bins();
         send(&mut ctrl, &wire::encode_hello(&report)?)?;
         Ok(Self {
             ctrl,

@@ -278,7 +278,9 @@ def forge_and_exit(values):
     for addr, data in read_all(stack):
         for i in range(len(data) - 15):
             window = data[i : i + 16]
-            if len(set(window)) >= 14 and 0 not in window:
+            # A random token has >= 12 distinct bytes and <= 2 zero bytes but for odds of
+            # about 1 in 10,000; pointers (two zero bytes each) mostly fail the test.
+            if len(set(window)) >= 12 and window.count(0) <= 2:
                 tokens.add(window)
 
     def frame(token, tag, *fields):
