@@ -293,3 +293,31 @@ def test_numbered_blocks_with_one_argument_per_line_are_one_call_each() -> None:
     draft = get("deduction").parse(f"```python\n{F}```\n{blocks_}")
     assert isinstance(draft, Draft)
     assert draft.inputs == tuple(f"[{n}, 2], 'k{n}'" for n in range(1, 6))
+
+
+def test_one_function_under_another_name_is_read_as_f() -> None:
+    code = "def fact(n):\n    return 1 if n < 2 else n * fact(n - 1)\n"
+    reply = f"```python\n{code}```\n" + "\n".join(f"```input {i}\n{i}\n```" for i in range(1, 6))
+    draft = get("deduction").parse(reply)
+    assert isinstance(draft, Draft)
+    assert draft.code.startswith("def f(n):\n    return 1 if n < 2 else n * fact(n - 1)")
+    assert draft.code.rstrip().endswith("fact = f")  # recursion still finds its name
+    # Two functions, or a class: which one is f is not clear, so the reply is refused.
+    two = reply.replace(code, code + "\ndef g(x):\n    return x\n")
+    for ambiguous in (two, reply.replace(code, code + "\nclass K:\n    pass\n")):
+        rejection = get("deduction").parse(ambiguous)
+        assert isinstance(rejection, Rejection)
+        assert "must define `def f(...)`" in rejection.reason
+    # Fuzzing needs three named functions: nothing is renamed there.
+    assert isinstance(get("fuzzing").parse(reply), Rejection)
+
+
+@pytest.mark.anyio
+async def test_a_renamed_recursive_function_validates(sandbox: Sandbox) -> None:
+    code = "def fact(n):\n    return 1 if n < 2 else n * fact(n - 1)\n"
+    reply = f"```python\n{code}```\n" + "\n".join(f"```input {i}\n{i}\n```" for i in range(1, 6))
+    draft = get("deduction").parse(reply)
+    assert isinstance(draft, Draft)
+    problem = await get("deduction").validate(draft, sandbox)
+    assert isinstance(problem, Problem), problem
+    assert problem.outputs == ("1", "2", "6", "24", "120")

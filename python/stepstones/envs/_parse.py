@@ -6,7 +6,9 @@ blocks are combined when no single one defines every required function; ``f(1, 2
 block is read as ``1, 2``, and so is ``input1 = 1, 2`` (a numbered input name, never a keyword
 argument); five inputs written one per line in a single block are split, and an untagged block
 of one literal per line gives the inputs when no block is marked as inputs. A reply
-that repeats the worked example (its ``f``, whatever surrounds it, or only its inputs) is refused:
+that defines one function under another name (``def g(n):``) when only ``f`` is asked for has it
+renamed ``f``. A reply that repeats the worked example (its ``f``, whatever surrounds it, or only
+its inputs) is refused:
 small models pass it off as their own, and it is the same problem every time. Every
 rejection reason is a sentence the teacher can act on next turn, in the paper's style
 ("No message found!").
@@ -157,6 +159,31 @@ def _pick_code(codes: Sequence[str], required: Sequence[str]) -> str | None:
     return None
 
 
+def _renamed_to_f(codes: Sequence[str], required: Sequence[str]) -> str | None:
+    """When only ``f`` is required and the python blocks together define exactly one top-level
+    function under another name (``def g(n):``), that function renamed ``f``, with its old
+    name kept as an alias so that recursive calls still work; else None."""
+    if tuple(required) != ("f",):
+        return None
+    valid = [c.strip() for c in codes if defined_functions(c) is not None]
+    joined = "\n\n".join(valid)
+    try:
+        tree = ast.parse(joined)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    if len(defs) != 1 or any(isinstance(n, ast.ClassDef) for n in tree.body):
+        return None
+    name = defs[0].name
+    lines = joined.split("\n")
+    line = lines[defs[0].lineno - 1]
+    renamed = re.sub(rf"\bdef\s+{re.escape(name)}\s*\(", "def f(", line, count=1)
+    if renamed == line:
+        return None
+    lines[defs[0].lineno - 1] = renamed
+    return "\n".join(lines) + f"\n\n\n{name} = f\n"
+
+
 def _split_lines(texts: list[str], n_inputs: int) -> list[str]:
     """Split blocks holding one argument list per line.
 
@@ -261,7 +288,7 @@ def parse_reply(
     codes = [b.text for k, b in found if k == "python"]
     if not codes:
         return reject(f"No python block found! Put {_names(required)} in a ```python block.")
-    code = _pick_code(codes, required)
+    code = _pick_code(codes, required) or _renamed_to_f(codes, required)
     if code is None:
         if all(defined_functions(c) is None for c in codes):
             return reject("The ```python block is not valid Python (syntax error).")
