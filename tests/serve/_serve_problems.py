@@ -4,6 +4,7 @@ outputs computed there), with a right and a wrong student completion for each.""
 from __future__ import annotations
 
 from stepstones import envs
+from stepstones.envs import problem_id
 from stepstones.records import Draft, Env, Problem
 from stepstones.sandbox import Sandbox
 
@@ -42,3 +43,17 @@ async def validated(sandbox: Sandbox) -> dict[Env, Problem]:
         assert isinstance(result, Problem), f"{name} draft rejected: {result}"
         out[name] = result
     return out
+
+
+def make_problem() -> Problem:
+    """A deduction problem built by hand (no sandbox): for tests of labels and batching."""
+    code = "def f(x):\n    return x * 4 + 1\n"
+    return Problem(
+        id=problem_id("deduction", code, ("6",)),
+        env="deduction",
+        code=code,
+        inputs=("6",),
+        outputs=("25",),
+        pass_rate=0.5,
+        n_attempts=32,
+    )

@@ -6,27 +6,15 @@ from __future__ import annotations
 import anyio
 import pytest
 from _prom import sample
-from _serve_problems import ANSWERS
+from _serve_problems import ANSWERS, make_problem
 
 from stepstones import records
-from stepstones.envs import problem_id
 from stepstones.records import Env, Problem
 from stepstones.sandbox import Sandbox
 from stepstones.serve import Rewarder
 from stepstones.serve._batcher import Batcher
 
 pytestmark = pytest.mark.anyio
-
-
-def make_problem() -> Problem:
-    code = "def f(x):\n    return x + 1\n"
-    return Problem(
-        id=problem_id("deduction", code, ("1",)),
-        env="deduction",
-        code=code,
-        inputs=("1",),
-        outputs=("2",),
-    )
 
 
 async def test_concurrent_requests_for_one_problem_share_grading_calls(

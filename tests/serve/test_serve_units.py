@@ -7,27 +7,13 @@ import json
 import msgspec
 import pytest
 from _prom import sample
+from _serve_problems import make_problem
 
 from stepstones import records
-from stepstones.envs import problem_id
 from stepstones.errors import ConfigError, LabelError
-from stepstones.records import Problem
 from stepstones.sandbox import Outcome
 from stepstones.serve import Metrics, ServerConfig, outcome_to_response, parse_label
 from stepstones.serve._labels import LabelCache
-
-
-def make_problem() -> Problem:
-    code = "def f(x):\n    return x * 4 + 1\n"
-    return Problem(
-        id=problem_id("deduction", code, ("6",)),
-        env="deduction",
-        code=code,
-        inputs=("6",),
-        outputs=("25",),
-        pass_rate=0.5,
-        n_attempts=32,
-    )
 
 
 def test_labels_in_every_accepted_shape() -> None:
