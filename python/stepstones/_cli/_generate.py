@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import itertools
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,11 +21,17 @@ import anyio
 import msgspec
 
 import stepstones
-from stepstones._cli._options import choices, env_list
+from stepstones._cli._options import (
+    add_endpoint_options,
+    choices,
+    endpoint,
+    env_list,
+    local_or_file_config,
+)
 from stepstones.errors import ConfigError, SeedError
 from stepstones.llm import Endpoint
 from stepstones.pipeline._chain import MODES
-from stepstones.pipeline._config import CONFIG_ENV, Config, load_config
+from stepstones.pipeline._config import Config
 from stepstones.pipeline._feed import Job, RunResult
 from stepstones.pipeline._generate import LOCAL_CONFIG
 from stepstones.pipeline._progress import Progress
@@ -193,19 +198,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"teacher turns per chain (default: {LOCAL_CONFIG.max_turns} with the embedded "
         f"model, else the config's; its default is {Config().max_turns})",
     )
-    llm = parser.add_argument_group("LLM endpoints")
-    llm.add_argument(
-        "--endpoints",
-        default=None,
-        help="TOML with [teacher]/[student] tables: base_url, model, api_key_env, max_concurrency",
-    )
-    llm.add_argument("--teacher-url", default=None, help="teacher API root, e.g. .../v1")
-    llm.add_argument("--teacher-model", default=None, help="teacher model name")
-    llm.add_argument("--student-url", default=None, help="student API root (default: teacher's)")
-    llm.add_argument("--student-model", default=None, help="student model name")
-    llm.add_argument(
-        "--max-requests", type=int, default=256, help="requests in flight per endpoint"
-    )
+    add_endpoint_options(parser.add_argument_group("LLM endpoints"), max_requests=256)
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -264,14 +257,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _endpoint(url: str | None, model: str | None, role: str, max_requests: int) -> Endpoint | None:
-    if url is None and model is None:
-        return None
-    if url is None or model is None:
-        raise ConfigError(f"--{role}-url and --{role}-model go together; give both")
-    return Endpoint(base_url=url, model=model, max_concurrency=max_requests)
-
-
 def _at_least(value: int | float | None, low: int, option: str) -> None:
     if value is not None and value < low:
         raise ConfigError(f"{option} must be >= {low}, got {value}")
@@ -319,8 +304,8 @@ def settings(args: argparse.Namespace) -> GenerateSettings:
         config_file=args.config,
         samples=args.samples,
         max_turns=args.max_turns,
-        teacher=_endpoint(args.teacher_url, args.teacher_model, "teacher", args.max_requests),
-        student=_endpoint(args.student_url, args.student_model, "student", args.max_requests),
+        teacher=endpoint(args.teacher_url, args.teacher_model, "teacher", args.max_requests),
+        student=endpoint(args.student_url, args.student_model, "student", args.max_requests),
         endpoints_file=args.endpoints,
         concurrency=args.concurrency,
         max_requests=args.max_requests,
@@ -335,12 +320,7 @@ def settings(args: argparse.Namespace) -> GenerateSettings:
 def run_config(s: GenerateSettings, *, local_model: bool) -> Config:
     """The generation config: --config, else $STEPSTONES_CONFIG, else the defaults (the small
     embedded-model defaults when the embedded model runs); --samples/--max-turns on top."""
-    if s.config_file is not None:
-        config = load_config(s.config_file)
-    elif local_model and not os.environ.get(CONFIG_ENV):
-        config = LOCAL_CONFIG
-    else:
-        config = load_config()
+    config = local_or_file_config(s.config_file, local_model=local_model)
     changes = {}
     if s.samples is not None:
         changes["samples"] = s.samples

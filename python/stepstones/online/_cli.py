@@ -20,14 +20,14 @@ from pathlib import Path
 import anyio
 import msgspec
 
+from stepstones._cli._options import add_endpoint_options, endpoint, local_or_file_config
 from stepstones.dataset._export import FORMATS
 from stepstones.errors import ConfigError
-from stepstones.llm import Endpoint
 from stepstones.online._pool import LivePool, Stone, Try
 from stepstones.online._stage import next_stage
 from stepstones.online._teacher import OnlineSettings, OnlineTeacher
-from stepstones.pipeline._config import CONFIG_ENV, Config, load_config
-from stepstones.pipeline._generate import LOCAL_CONFIG, open_backends
+from stepstones.pipeline._config import Config, load_config
+from stepstones.pipeline._generate import open_backends
 
 __all__ = ["add_arguments", "run"]
 
@@ -61,20 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-stones", type=int, default=None, help="stop after adding N stones")
     parser.add_argument("--config", default=None, help="generation settings (TOML; as generate)")
     parser.add_argument("--samples", type=int, default=None, help="M, student samples per stone")
-    parser.add_argument("--endpoints", default=None, help="TOML with [teacher]/[student] ...")
-    parser.add_argument("--teacher-url", default=None, help="teacher API root, e.g. .../v1")
-    parser.add_argument("--teacher-model", default=None, help="teacher model name")
-    parser.add_argument("--student-url", default=None, help="default: the teacher's")
-    parser.add_argument("--student-model", default=None, help="student model name")
-    parser.add_argument(
-        "--max-requests", type=int, default=16, help="requests in flight per endpoint"
-    )
-    parser.add_argument(
-        "--request-timeout-s",
-        type=float,
-        default=120.0,
-        help="deadline of one request to --teacher-url/--student-url (raise it when the "
-        "teacher shares a busy server with the policy)",
+    add_endpoint_options(
+        parser.add_argument_group("LLM endpoints (as generate)"),
+        max_requests=16,
+        # A teacher sharing a busy local server with the policy waits minutes for its turn.
+        request_timeout_s=120.0,
     )
     parser.add_argument(
         "--sandbox-workers",
@@ -103,30 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     stage.add_argument("--prompts", type=int, default=None, help="rows (default: as many as STAGE)")
 
 
-def _endpoint(
-    url: str | None, model: str | None, role: str, args: argparse.Namespace
-) -> Endpoint | None:
-    if url is None and model is None:
-        return None
-    if url is None or model is None:
-        raise ConfigError(f"--{role}-url and --{role}-model go together; give both")
-    return Endpoint(
-        base_url=url,
-        model=model,
-        max_concurrency=args.max_requests,
-        timeout_s=args.request_timeout_s,
-    )
-
-
 def _config(args: argparse.Namespace, local: bool) -> Config:
-    import os  # noqa: PLC0415
-
-    if args.config is not None:
-        config = load_config(args.config)
-    elif local and not os.environ.get(CONFIG_ENV):
-        config = LOCAL_CONFIG
-    else:
-        config = load_config()
+    config = local_or_file_config(args.config, local_model=local)
     return config.replace(samples=args.samples) if args.samples is not None else config
 
 
@@ -183,8 +152,13 @@ def _report(attempt: Try, stone: Stone | None) -> None:
 async def _main(args: argparse.Namespace, settings: OnlineSettings) -> int:
     from stepstones.sandbox import Sandbox  # noqa: PLC0415 - heavy
 
-    teacher = _endpoint(args.teacher_url, args.teacher_model, "teacher", args)
-    student = _endpoint(args.student_url, args.student_model, "student", args)
+    teacher, student = (
+        endpoint(url, model, role, args.max_requests, args.request_timeout_s)
+        for url, model, role in (
+            (args.teacher_url, args.teacher_model, "teacher"),
+            (args.student_url, args.student_model, "student"),
+        )
+    )
     async with AsyncExitStack() as stack:
         sandbox = stack.enter_context(
             Sandbox(workers=args.sandbox_workers, allow_weaker=args.allow_weaker_sandbox)
