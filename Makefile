@@ -53,8 +53,8 @@ lint: install
 bench: install
 	$(PYTHON) bench/run_all.py --json bench/results/latest.json
 
-# The main job on its embedded defaults (see README): the 1.5B teacher writes problems for the
-# 0.5B student from whole stdlib functions, then the best chain is printed stone by stone.
+# The main job on its embedded defaults (see README): the embedded 1.5B model, as teacher and
+# student, grows chains from whole stdlib functions; then the best chain is printed stone by stone.
 # One step per line, on the same run directory; the best chain is printed last.
 DEMO_OUT ?= runs/demo
 DEMO_ARGS ?= --env induction,abduction,deduction --chains 3 --samples 4 --max-turns 3 \

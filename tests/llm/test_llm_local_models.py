@@ -37,9 +37,9 @@ def test_names() -> None:
 
 
 def test_default_pair_and_overrides() -> None:
-    assert local_models({}) == (QWEN_CODER_15B, QWEN_CODER_05B)
+    assert local_models({}) == (QWEN_CODER_15B, QWEN_CODER_15B)
     both_small = {"STEPSTONES_LOCAL_TEACHER": "0.5b", "STEPSTONES_LOCAL_STUDENT": "0.5b"}
     assert local_models(both_small) == (QWEN_CODER_05B, QWEN_CODER_05B)
-    assert local_models({"STEPSTONES_LOCAL_STUDENT": "1.5b"}) == (QWEN_CODER_15B, QWEN_CODER_15B)
+    assert local_models({"STEPSTONES_LOCAL_STUDENT": "0.5b"}) == (QWEN_CODER_15B, QWEN_CODER_05B)
     with pytest.raises(ConfigError, match="STEPSTONES_LOCAL_TEACHER: unknown embedded model"):
         local_models({"STEPSTONES_LOCAL_TEACHER": "big"})

@@ -3,7 +3,7 @@
 Teacher and student come from arguments, else from the environment
 (``STEPSTONES_TEACHER_BASE_URL`` ... see :meth:`stepstones.llm.Endpoint.from_env`), else from
 the embedded local teacher and student (:func:`stepstones.llm._local.local_pair`: the 1.5B
-teaches the 0.5B), with the small :data:`LOCAL_CONFIG` unless a config is given. The config
+in both roles), with the small :data:`LOCAL_CONFIG` unless a config is given. The config
 comes from the argument, else ``$STEPSTONES_CONFIG``, else the paper's defaults.
 """
 
