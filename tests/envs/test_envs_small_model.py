@@ -321,3 +321,24 @@ async def test_a_renamed_recursive_function_validates(sandbox: Sandbox) -> None:
     problem = await get("deduction").validate(draft, sandbox)
     assert isinstance(problem, Problem), problem
     assert problem.outputs == ("1", "2", "6", "24", "120")
+
+
+def test_test_case_prints_are_cut_and_give_the_inputs_when_no_block_does() -> None:
+    calls = "\n".join(f"print(f({i}))  # Output: ?" for i in INPUTS[:4]) + f"\nf({INPUTS[4]})\n"
+    reply = f"```python\n{F}\n# Test cases\n{calls}```\n```message\nMultiply, add one.\n```"
+    draft = get("induction").parse(reply)
+    assert isinstance(draft, Draft)
+    assert "print" not in draft.code and "f(1, 2)" not in draft.code
+    assert draft.code.startswith(F)
+    assert draft.inputs == tuple(INPUTS)
+    # With input blocks, those are the inputs; the prints are still cut from the code.
+    with_blocks = reply + "\n" + "\n".join(f"```input {n}\n{n}, 0\n```" for n in range(1, 6))
+    draft = get("induction").parse(with_blocks)
+    assert isinstance(draft, Draft)
+    assert draft.inputs == tuple(f"{n}, 0" for n in range(1, 6))
+    assert "print" not in draft.code
+    # A print of something else is cut too; a call with a non-literal argument gives no input.
+    odd = f"```python\n{F}\nprint('hi')\nprint(f(x, 1))\n```"
+    rejection = get("deduction").parse(odd)
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason.startswith("No input found!")

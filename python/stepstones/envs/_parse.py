@@ -7,9 +7,10 @@ block is read as ``1, 2``, and so is ``input1 = 1, 2`` (a numbered input name, n
 argument); five inputs written one per line in a single block are split, and an untagged block
 of one literal per line gives the inputs when no block is marked as inputs. A reply
 that defines one function under another name (``def g(n):``) when only ``f`` is asked for has it
-renamed ``f``. A reply that repeats the worked example (its ``f``, whatever surrounds it, or only
-its inputs) is refused:
-small models pass it off as their own, and it is the same problem every time. Every
+renamed ``f``. Top-level ``print(f(...))`` "test cases" are cut from the code, and their
+arguments are the inputs when no block gives any. A reply that repeats the worked example (its
+``f``, whatever surrounds it, or only its inputs) is refused: small models pass it off as their
+own, and it is the same problem every time. Every
 rejection reason is a sentence the teacher can act on next turn, in the paper's style
 ("No message found!").
 """
@@ -184,6 +185,39 @@ def _renamed_to_f(codes: Sequence[str], required: Sequence[str]) -> str | None:
     return "\n".join(lines) + f"\n\n\n{name} = f\n"
 
 
+def _strip_calls(code: str) -> tuple[str, list[str]]:
+    """``code`` without its top-level ``print(...)`` / ``f(...)`` statements (a small teacher's
+    "test cases", which the format forbids and the sandbox would refuse), and the argument lists
+    of the ``f`` calls among them whose arguments are all literals."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return code, []
+    drop: set[int] = set()
+    calls: list[str] = []
+    for node in tree.body:
+        if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
+            continue
+        call = node.value
+        name = call.func.id if isinstance(call.func, ast.Name) else ""
+        if name not in ("print", "f"):
+            continue
+        drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+        inner = call.args[0] if name == "print" and len(call.args) == 1 else call
+        if (
+            isinstance(inner, ast.Call)
+            and isinstance(inner.func, ast.Name)
+            and inner.func.id == "f"
+        ):
+            text = ", ".join(ast.get_source_segment(code, a) or "" for a in inner.args)
+            if inner.args and not inner.keywords and _positional(text):
+                calls.append(text)
+    if not drop:
+        return code, []
+    kept = [line for i, line in enumerate(code.split("\n"), 1) if i not in drop]
+    return "\n".join(kept).rstrip() + "\n", calls
+
+
 def _split_lines(texts: list[str], n_inputs: int) -> list[str]:
     """Split blocks holding one argument list per line.
 
@@ -293,10 +327,12 @@ def parse_reply(
         if all(defined_functions(c) is None for c in codes):
             return reject("The ```python block is not valid Python (syntax error).")
         return reject(f"The ```python block must define {_names(required)} at top level.")
+    code, calls = _strip_calls(code)
     if _copies_example_code(code, required):
         return reject(COPIED_EXAMPLE)
     marked = [b.text for k, b in found if k == "input"]
     inputs = _split_lines(marked or [b.text for k, b in found if k == "lines"], n_inputs)
+    inputs = inputs or calls  # no input block: the calls of f the code itself made
     if not inputs:
         return reject(f"No input found! Give {n_inputs} ```input blocks.")
     for i, text in enumerate(inputs, 1):
