@@ -1,11 +1,11 @@
-"""Client CPU per chat request: stepstones.llm.LLMClient versus openai's AsyncOpenAI.
+"""Client CPU per chat request: stepstones.llm.Client versus openai's AsyncOpenAI.
 
 Both clients talk to the same scripted OpenAI-compatible server on loopback, which runs in a
 separate process so that its CPU is not counted. Each round sends 1000 chat requests (200 with
 ``--quick``) with each client, in rotating order, at 16 and at 64 requests in flight (16 only
 with ``--quick``); the metric is this process's CPU time (user + system) per request, median over
 rounds. Every request carries a nonce that the server echoes back, and every answer is checked.
-Goal: stepstones <= 0.5x openai. A third case, LLMClient on httpx's default connection pool
+Goal: stepstones <= 0.5x openai. A third case, Client on httpx's default connection pool
 (``stepstones_httpx_pool``), shows how much of the gap is the transport.
 
 Run: ``.venv/bin/python bench/bench_llm_client.py [--quick] [--repeats N] [--json PATH]``.
@@ -76,7 +76,7 @@ async def _run(base_url: str, report: Report, requests: int, levels: tuple[int, 
 async def _run_level(base_url: str, report: Report, requests: int, concurrency: int) -> None:
     from openai import AsyncOpenAI
 
-    from stepstones.llm import Endpoint, LLMClient, Sampling
+    from stepstones.llm import Client, Endpoint, Sampling
     from stepstones.records import Message
 
     system = Message("system", "You write Python.")
@@ -84,12 +84,12 @@ async def _run_level(base_url: str, report: Report, requests: int, concurrency: 
     ep = Endpoint(base_url=base_url, model="m", api_key="sk-bench", max_concurrency=concurrency)
     pool = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=concurrency))
     async with (
-        LLMClient(ep) as ours,
-        LLMClient(ep, transport=pool) as ours_on_httpx,
+        Client(ep) as ours,
+        Client(ep, transport=pool) as ours_on_httpx,
         AsyncOpenAI(base_url=base_url, api_key="sk-bench", max_retries=0, timeout=60.0) as theirs,
     ):
 
-        def sender(client: LLMClient) -> Sender:
+        def sender(client: Client) -> Sender:
             async def send(nonce: str) -> str:
                 res = await client.chat([system, Message("user", nonce)], sampling)
                 check(res.choices[0].reasoning.startswith("thinking"), "reasoning lost")

@@ -241,10 +241,10 @@ async def run(args: argparse.Namespace, report: Report) -> None:
             base.append(problem)
         async with contextlib.AsyncExitStack() as stack:
             if args.policy == "local":
-                from stepstones.llm import LLMClient, Sampling, local_endpoint
+                from stepstones.llm import Client, Sampling, local_endpoint
 
                 endpoint = await stack.enter_async_context(local_endpoint())
-                client = await stack.enter_async_context(LLMClient(endpoint))
+                client = await stack.enter_async_context(Client(endpoint))
                 llm_url, model = endpoint.base_url, endpoint.model
                 sampling = Sampling(temperature=1.0, max_tokens=args.max_tokens)
 

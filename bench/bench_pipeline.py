@@ -149,7 +149,7 @@ def _check_chain(chain: Any, turns: int, samples: int) -> None:
 
 def _in_flight(url: str, sandbox: Any, chains: int, report_into: dict[str, float]) -> None:
     from stepstones.envs import get
-    from stepstones.llm import Endpoint, LLMClient
+    from stepstones.llm import Client, Endpoint
     from stepstones.pipeline import Config, Job, Manifest, Runner, RunStore, TurnContext
     from stepstones.records import Seed
 
@@ -168,7 +168,7 @@ def _in_flight(url: str, sandbox: Any, chains: int, report_into: dict[str, float
     async def main() -> None:
         endpoint = Endpoint(base_url=url, model="teacher", max_concurrency=4 * chains)
         student_ep = Endpoint(base_url=url, model="student", max_concurrency=4 * chains)
-        async with LLMClient(endpoint) as teacher, LLMClient(student_ep) as student:
+        async with Client(endpoint) as teacher, Client(student_ep) as student:
             ctx = TurnContext(
                 env=get("deduction"),
                 teacher=_Counting(teacher, shared),
@@ -233,12 +233,12 @@ def _summary(group: BaseExceptionGroup[Any]) -> str:
 
 
 def _bare_chats(url: str, n: int, concurrency: int, report_into: dict[str, float]) -> None:
-    from stepstones.llm import Endpoint, LLMClient, Sampling
+    from stepstones.llm import Client, Endpoint, Sampling
     from stepstones.records import Message
 
     async def main() -> None:
         endpoint = Endpoint(base_url=url, model="teacher", max_concurrency=concurrency)
-        async with LLMClient(endpoint) as client:
+        async with Client(endpoint) as client:
             results: list[Any] = []
             limiter = anyio.CapacityLimiter(concurrency)
 
@@ -364,7 +364,7 @@ PHASES = ("teacher_chat", "parse", "validate", "student_chat", "extract", "grade
 
 def _turns(url: str, sandbox: Any, env: str, turns: int) -> list[dict[str, float]]:
     from stepstones.envs import get
-    from stepstones.llm import Endpoint, LLMClient
+    from stepstones.llm import Client, Endpoint
     from stepstones.pipeline import Config, TurnContext, run_turn
     from stepstones.records import Seed
 
@@ -374,8 +374,8 @@ def _turns(url: str, sandbox: Any, env: str, turns: int) -> list[dict[str, float
 
     async def main() -> None:
         async with (
-            LLMClient(Endpoint(base_url=url, model="teacher")) as teacher,
-            LLMClient(Endpoint(base_url=url, model="student")) as student,
+            Client(Endpoint(base_url=url, model="teacher")) as teacher,
+            Client(Endpoint(base_url=url, model="student")) as student,
         ):
             for i in range(turns):
                 times: dict[str, float] = {}

@@ -49,7 +49,7 @@ import msgspec
 
 from stepstones import envs
 from stepstones.envs import BaseEnvironment
-from stepstones.llm import Endpoint, LLMClient, Sampling
+from stepstones.llm import Client, Endpoint, Sampling
 from stepstones.llm._local import local_endpoint, local_models, local_pair
 from stepstones.pipeline import LOCAL_CONFIG
 from stepstones.pipeline._chain import run_chain
@@ -152,7 +152,7 @@ async def _ask(args: argparse.Namespace, env_names: list[Env]) -> list[dict[str,
 
     per_env = {name: seeds_for(args.set, ENVS.index(name), args.k, args.unit) for name in env_names}
 
-    async def run(client: LLMClient) -> None:
+    async def run(client: Client) -> None:
         # Seed-major order: a run cut short still covers every environment about equally.
         for i, name in ((i, name) for i in range(args.k) for name in env_names):
             env = envs.get(name)
@@ -189,10 +189,10 @@ async def _ask(args: argparse.Namespace, env_names: list[Env]) -> list[dict[str,
 
     if args.base_url:
         ep = Endpoint(base_url=args.base_url, model=args.model, timeout_s=900.0)
-        async with LLMClient(ep) as client:
+        async with Client(ep) as client:
             await run(client)
     else:  # the teacher alone: turn 1 needs no student
-        async with local_endpoint(local_models()[0]) as ep, LLMClient(ep) as client:
+        async with local_endpoint(local_models()[0]) as ep, Client(ep) as client:
             await run(client)
     return replies
 
@@ -240,10 +240,10 @@ async def _chains(args: argparse.Namespace, env_names: list[Env]) -> list[Chain]
     with Sandbox() as sandbox:
         async with AsyncExitStack() as stack:
             pair = await stack.enter_async_context(local_pair())
-            teacher = await stack.enter_async_context(LLMClient(pair.teacher))
+            teacher = await stack.enter_async_context(Client(pair.teacher))
             student = teacher
             if pair.student != pair.teacher:
-                student = await stack.enter_async_context(LLMClient(pair.student))
+                student = await stack.enter_async_context(Client(pair.student))
             for name in env_names:
                 env = envs.get(name)
                 ctx = TurnContext(

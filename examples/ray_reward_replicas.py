@@ -25,7 +25,7 @@ from stepstones import envs, records
 from stepstones.distributed import ReplicaSettings, RewardReplicas, connect, require_ray
 from stepstones.records import Draft, Problem
 from stepstones.sandbox import Sandbox
-from stepstones.serve import ServerConfig
+from stepstones.serve import Config
 
 PROMPT = "<|im_start|>user\nWhat is f('ab')?<|im_end|>\n<|im_start|>assistant\n"
 
@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
     the_label = anyio.run(label)
     started = connect(args.ray, num_cpus=args.local_cpus if args.ray == "local" else None)
     try:
-        settings = ReplicaSettings(server=ServerConfig(host=args.host, port=args.port))
+        settings = ReplicaSettings(server=Config(host=args.host, port=args.port))
         with RewardReplicas(settings, cpus_per_replica=args.cpus_per_replica) as replicas:
             print(f"--reward.remote_url {replicas.remote_url}")
             if args.urls_file:

@@ -24,7 +24,7 @@ import httpx
 from stepstones import envs, records
 from stepstones.records import Draft, Problem
 from stepstones.sandbox import Sandbox
-from stepstones.serve import RewardApp, Rewarder, ServerConfig, running
+from stepstones.serve import App, Config, Rewarder, running
 
 PROMPT = (
     "<|im_start|>user\nWhat does f return for the input shown?<|im_end|>\n<|im_start|>assistant\n"
@@ -49,7 +49,7 @@ async def label(sandbox: Sandbox) -> str:
 
 async def main(args: argparse.Namespace) -> int:
     with Sandbox(workers=args.workers) as sandbox:
-        app = RewardApp(Rewarder(sandbox), ServerConfig(host=args.host, port=args.port))
+        app = App(Rewarder(sandbox), Config(host=args.host, port=args.port))
         async with running(app) as base_url:
             url = f"{base_url}/get_reward"
             print(f"reward server at {url}  (OpenRLHF: --reward.remote_url {url})")

@@ -28,7 +28,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("*", "argparse.ArgumentTypeError"): "argparse's protocol: it becomes a usage error",
     ("cli.py", "SystemExit"): "the console script's exit status",
     ("__init__.py", "AttributeError"): "a module __getattr__ must raise it for unknown names",
-    ("llm/_transport.py", "httpx.*"): "an httpx transport speaks httpx's errors; LLMClient "
+    ("llm/_transport.py", "httpx.*"): "an httpx transport speaks httpx's errors; llm.Client "
     "translates them into LLMError at its one choke point",
     ("_literal.py", "LiteralParseError"): "private to the literal codec: envs catch it and make "
     "a Rejection or a Grade of it (what a model writes is data)",

@@ -31,7 +31,7 @@ from stepstones.distributed import ReplicaSettings, RewardReplicas
 from stepstones.errors import ConfigError
 from stepstones.records import ENVIRONMENTS, Env, Problem
 from stepstones.sandbox import Sandbox
-from stepstones.serve import ServerConfig
+from stepstones.serve import Config
 
 # The serve tests' helpers: the trainer wheels' cache and the validated example problems.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
@@ -107,7 +107,7 @@ def test_one_replica_per_node_answers_openrlhf(
     problems: dict[Env, Problem],
     tmp_path: Path,
 ) -> None:
-    settings = ReplicaSettings(server=ServerConfig(port=0), workers=1)
+    settings = ReplicaSettings(server=Config(port=0), workers=1)
     todo = cases(problems) * 2  # 16 single-item requests, as rollouts send them
     got: dict[int, Any] = {}
     with RewardReplicas(settings, cpus_per_replica=0) as replicas:

@@ -18,7 +18,7 @@ from stepstones.errors import (
     LLMStatusError,
     LLMTimeoutError,
 )
-from stepstones.llm import ChatBackend, Endpoint, LLMClient, RetryPolicy, Sampling
+from stepstones.llm import ChatBackend, Client, Endpoint, RetryPolicy, Sampling
 from stepstones.records import Message
 from stepstones.testing import Reply, ScriptedLLMServer, completion
 
@@ -29,10 +29,10 @@ MESSAGES = [Message("system", "be brief"), Message("user", "2+2?")]
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.02)
 
 
-def client_for(srv: ScriptedLLMServer, **kwargs: Any) -> LLMClient:
+def client_for(srv: ScriptedLLMServer, **kwargs: Any) -> Client:
     retry = kwargs.pop("retry", FAST_RETRY)
     ep = Endpoint(base_url=srv.base_url, model="m", api_key=KEY, **kwargs)
-    return LLMClient(ep, retry=retry)
+    return Client(ep, retry=retry)
 
 
 def script(*replies: dict[str, Any] | Reply) -> Any:
@@ -281,7 +281,7 @@ async def test_no_server_is_a_connection_error() -> None:
     async with ScriptedLLMServer(script(completion(["x"]))) as srv:
         url = srv.base_url
     ep = Endpoint(base_url=url, model="m", timeout_s=5.0)
-    async with LLMClient(ep, retry=RetryPolicy(max_attempts=2, base_delay_s=0.01)) as client:
+    async with Client(ep, retry=RetryPolicy(max_attempts=2, base_delay_s=0.01)) as client:
         with pytest.raises(LLMConnectionError, match="ConnectError"):
             await client.chat(MESSAGES)
 
@@ -332,7 +332,7 @@ async def test_injected_transport_is_used() -> None:
 
     async with ScriptedLLMServer(script(completion(["via transport"]))) as srv:
         ep = Endpoint(base_url=srv.base_url, model="m")
-        async with LLMClient(ep, transport=Recording()) as client:
+        async with Client(ep, transport=Recording()) as client:
             res = await client.chat(MESSAGES)
     assert res.choices[0].text == "via transport"
     assert seen == [f"{srv.base_url}/chat/completions"]
@@ -373,7 +373,7 @@ async def test_a_shared_limiter_bounds_two_clients_together() -> None:
     limiter = anyio.CapacityLimiter(3)
     async with ScriptedLLMServer(handler) as srv:
         ep = Endpoint(base_url=srv.base_url, model="m")
-        async with LLMClient(ep, limiter=limiter) as a, LLMClient(ep, limiter=limiter) as b:
+        async with Client(ep, limiter=limiter) as a, Client(ep, limiter=limiter) as b:
             assert a.limiter is b.limiter
             async with anyio.create_task_group() as tg:
                 for client in (a, b) * 4:

@@ -15,8 +15,8 @@ import pytest
 from stepstones.errors import LLMConnectionError
 from stepstones.llm import (
     LOCAL_MODEL_ALIAS,
+    Client,
     Endpoint,
-    LLMClient,
     RetryPolicy,
     Sampling,
     local_available,
@@ -42,7 +42,7 @@ async def test_local_model_answers_a_chat_completion() -> None:
     async with local_endpoint(ready_timeout_s=600) as ep:
         assert ep.base_url.startswith("http://127.0.0.1:")
         assert ep.model == LOCAL_MODEL_ALIAS
-        async with LLMClient(ep) as client:
+        async with Client(ep) as client:
             res = await client.chat(messages, Sampling(temperature=0.2, max_tokens=96, seed=1), n=2)
     assert len(res.choices) == 2
     assert res.usage.requests == 2  # llama.cpp's server ignores n: the client split it
@@ -52,7 +52,7 @@ async def test_local_model_answers_a_chat_completion() -> None:
         assert choice.finish_reason in ("stop", "length")
     # The server is stopped on exit: nothing listens on its port any more.
     gone = Endpoint(base_url=ep.base_url, model=ep.model, timeout_s=5.0)
-    async with LLMClient(gone, retry=RetryPolicy(max_attempts=1)) as c:
+    async with Client(gone, retry=RetryPolicy(max_attempts=1)) as c:
         with pytest.raises(LLMConnectionError):
             await c.chat(messages, Sampling(max_tokens=4))
 
@@ -68,6 +68,6 @@ async def test_local_server_is_stopped_when_the_body_fails() -> None:
             url = ep.base_url
             raise BoomError
     gone = Endpoint(base_url=url, model=LOCAL_MODEL_ALIAS, timeout_s=5.0)
-    async with LLMClient(gone, retry=RetryPolicy(max_attempts=1)) as c:
+    async with Client(gone, retry=RetryPolicy(max_attempts=1)) as c:
         with pytest.raises(LLMConnectionError):
             await c.chat([Message("user", "hi")], Sampling(max_tokens=4))

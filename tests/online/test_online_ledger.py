@@ -13,7 +13,7 @@ from _online_play import PROBLEMS, WRONG, right
 from stepstones import records
 from stepstones.records import Problem
 from stepstones.sandbox import Sandbox
-from stepstones.serve import RewardApp, Rewarder, ServerConfig, Verdict, running
+from stepstones.serve import App, Config, Rewarder, Verdict, running
 from stepstones.serve._ledger import Ledger, LedgerView, ResultsLine
 
 PROMPT = "<|im_start|>user\nsolve it<|im_end|>\n<|im_start|>assistant\n"
@@ -31,8 +31,8 @@ def _verdict(passed: bool, outcome: str | None = None) -> Verdict:
 async def test_rewards_are_recorded_and_served(
     sandbox: Sandbox, base: dict[str, Problem], tmp_path: Path
 ) -> None:
-    config = ServerConfig(port=0, ledger_dir=str(tmp_path / "ledger"), ledger_window=4)
-    app = RewardApp(Rewarder(sandbox), config)
+    config = Config(port=0, ledger_dir=str(tmp_path / "ledger"), ledger_window=4)
+    app = App(Rewarder(sandbox), config)
     easy, hard = base["easy"], base["hard"]
     items = [(right("easy"), easy)] * 3 + [(WRONG, easy)] + [(WRONG, hard), ("no code", hard)]
     items += [("anything", "not a label")]
@@ -174,8 +174,8 @@ async def test_verl_and_trl_rewards_through_the_server_reach_the_ledger(
     from stepstones.online._remote import REWARD_URL_ENV, compute_score
     from stepstones.online.trl import RemoteReward
 
-    config = ServerConfig(port=0, ledger_dir=str(tmp_path / "ledger"), ledger_window=4)
-    app = RewardApp(Rewarder(sandbox), config)
+    config = Config(port=0, ledger_dir=str(tmp_path / "ledger"), ledger_window=4)
+    app = App(Rewarder(sandbox), config)
     easy, label = base["easy"], _label(base["easy"])
     async with running(app) as url:
         trl = RemoteReward(url)
@@ -223,9 +223,9 @@ async def test_two_replicas_serve_one_merged_ledger(
     sandbox: Sandbox, base: dict[str, Problem], tmp_path: Path
 ) -> None:
     """Two servers on one ledger directory (replicas on a shared directory, as `serve --ray`
-    starts them with one ServerConfig): each answers GET /ledger with both one's rollouts."""
-    config = ServerConfig(port=0, ledger_dir=str(tmp_path / "ledger"), ledger_window=4)
-    first, second = RewardApp(Rewarder(sandbox), config), RewardApp(Rewarder(sandbox), config)
+    starts them with one Config): each answers GET /ledger with both one's rollouts."""
+    config = Config(port=0, ledger_dir=str(tmp_path / "ledger"), ledger_window=4)
+    first, second = App(Rewarder(sandbox), config), App(Rewarder(sandbox), config)
     easy = base["easy"]
     body = {"query": [PROMPT + right("easy")], "prompts": [PROMPT], "labels": [_label(easy)]}
     async with running(first) as url1, running(second) as url2, httpx.AsyncClient() as client:

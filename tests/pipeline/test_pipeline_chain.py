@@ -16,7 +16,7 @@ import pytest
 from _pipeline_play import Play
 
 from stepstones.envs import get
-from stepstones.llm import Endpoint, LLMClient, RetryPolicy
+from stepstones.llm import Client, Endpoint, RetryPolicy
 from stepstones.pipeline import Config, TurnContext, chain_id, generate_chain, run_chain
 from stepstones.records import Chain, Seed, decode_json, encode_json
 from stepstones.sandbox import Sandbox
@@ -43,7 +43,7 @@ async def context(
         srv = await stack.enter_async_context(ScriptedLLMServer(play))
         clients = [
             await stack.enter_async_context(
-                LLMClient(
+                Client(
                     Endpoint(base_url=srv.base_url, model=role, timeout_s=timeout_s),
                     retry=FAST_RETRY,
                 )

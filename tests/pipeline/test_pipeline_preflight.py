@@ -14,7 +14,7 @@ from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from stepstones.errors import ConfigError, LLMConnectionError
-from stepstones.llm import Endpoint, LLMClient
+from stepstones.llm import Client, Endpoint
 from stepstones.pipeline import open_backends
 from stepstones.testing import ScriptedLLMServer, completion
 
@@ -73,7 +73,7 @@ async def test_a_student_the_server_does_not_serve_is_named_as_the_student() -> 
 async def test_chat_backends_are_not_checked() -> None:
     async with (
         ScriptedLLMServer(hi, models=["s"]) as srv,
-        LLMClient(Endpoint(base_url=closed_url(), model="nobody")) as unchecked,
+        Client(Endpoint(base_url=closed_url(), model="nobody")) as unchecked,
     ):
         student = Endpoint(base_url=srv.base_url, model="s")
         async with open_backends(unchecked, student) as backends:

@@ -11,7 +11,7 @@ import pytest
 from _pipeline_play import Play
 
 from stepstones.envs import get
-from stepstones.llm import ChatBackend, ChatResult, Endpoint, LLMClient, Sampling
+from stepstones.llm import ChatBackend, ChatResult, Client, Endpoint, Sampling
 from stepstones.pipeline import (
     Config,
     Job,
@@ -64,10 +64,10 @@ async def contexts(
     async with AsyncExitStack() as stack:
         srv = await stack.enter_async_context(ScriptedLLMServer(play))
         teacher = await stack.enter_async_context(
-            LLMClient(Endpoint(base_url=srv.base_url, model="teacher"))
+            Client(Endpoint(base_url=srv.base_url, model="teacher"))
         )
         student = await stack.enter_async_context(
-            LLMClient(Endpoint(base_url=srv.base_url, model="student"))
+            Client(Endpoint(base_url=srv.base_url, model="student"))
         )
         counting = Counting(teacher)
         ctx = TurnContext(

@@ -11,7 +11,7 @@ import pytest
 from _pipeline_play import Play
 
 from stepstones.envs import get
-from stepstones.llm import Endpoint, LLMClient
+from stepstones.llm import Client, Endpoint
 from stepstones.pipeline import (
     Config,
     Job,
@@ -41,10 +41,10 @@ async def _grow(play: Play, sandbox: Sandbox, out: Path) -> None:
     async with AsyncExitStack() as stack:
         srv = await stack.enter_async_context(ScriptedLLMServer(play))
         teacher = await stack.enter_async_context(
-            LLMClient(Endpoint(base_url=srv.base_url, model="teacher"))
+            Client(Endpoint(base_url=srv.base_url, model="teacher"))
         )
         student = await stack.enter_async_context(
-            LLMClient(Endpoint(base_url=srv.base_url, model="student"))
+            Client(Endpoint(base_url=srv.base_url, model="student"))
         )
         ctx = TurnContext(
             env=get("deduction"), teacher=teacher, student=student, sandbox=sandbox, config=CONFIG

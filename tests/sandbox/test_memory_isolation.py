@@ -30,7 +30,7 @@ from hostile._probes import HOSTILE_DIR
 
 from stepstones import envs, records
 from stepstones.envs import Induction
-from stepstones.llm import Endpoint, LLMClient
+from stepstones.llm import Client, Endpoint
 from stepstones.pipeline import Config, TurnContext, run_chain
 from stepstones.records import Draft, Problem, Seed
 from stepstones.sandbox import Call, Job, Limits, Outcome, Sandbox, Script
@@ -277,8 +277,8 @@ def test_generate_student_finds_no_teacher_source_or_gold() -> None:
         with Sandbox(workers=1, limits=LIMITS) as sandbox:
             async with ScriptedLLMServer(play) as srv:
                 async with (
-                    LLMClient(Endpoint(base_url=srv.base_url, model="teacher")) as teacher,
-                    LLMClient(Endpoint(base_url=srv.base_url, model="student")) as student,
+                    Client(Endpoint(base_url=srv.base_url, model="teacher")) as teacher,
+                    Client(Endpoint(base_url=srv.base_url, model="student")) as student,
                 ):
                     ctx = TurnContext(
                         env=envs.get("induction"),

@@ -25,7 +25,7 @@ from _trainer_wheels import OPENRLHF, read_source
 from stepstones import records
 from stepstones.records import ENVIRONMENTS, Env, Problem
 from stepstones.sandbox import Sandbox
-from stepstones.serve import RewardApp, Rewarder, ServerConfig, running
+from stepstones.serve import App, Config, Rewarder, running
 
 pytest.importorskip("aiohttp")
 
@@ -79,7 +79,7 @@ async def test_openrlhf_http_client_gets_correct_rewards(
     openrlhf_agent: types.ModuleType, sandbox: Sandbox, problems: dict[Env, Problem]
 ) -> None:
     cases = _cases(problems) * 4  # 32 concurrent single-item requests, as rollouts send them
-    app = RewardApp(Rewarder(sandbox), ServerConfig(port=0))
+    app = App(Rewarder(sandbox), Config(port=0))
     got: dict[int, Any] = {}
     async with running(app) as url:
         executor = openrlhf_agent.SingleTurnAgentExecutor(url + "/get_reward")

@@ -13,7 +13,7 @@ from _serve_problems import ANSWERS
 from stepstones import envs, records
 from stepstones.records import ENVIRONMENTS, Draft, Env, Problem
 from stepstones.sandbox import Sandbox
-from stepstones.serve import OUTCOMES, RewardApp, Rewarder, ServerConfig, running
+from stepstones.serve import OUTCOMES, App, Config, Rewarder, running
 
 pytestmark = pytest.mark.anyio
 
@@ -24,8 +24,8 @@ def _label(p: Problem) -> str:
     return records.encode_json(p).decode()
 
 
-def _app(sandbox: Sandbox, **cfg: object) -> RewardApp:
-    config = ServerConfig(port=0, **cfg)  # type: ignore[arg-type]
+def _app(sandbox: Sandbox, **cfg: object) -> App:
+    config = Config(port=0, **cfg)  # type: ignore[arg-type]
     rewarder = Rewarder(
         sandbox,
         max_concurrent_grades=config.max_concurrent_grades,
@@ -33,7 +33,7 @@ def _app(sandbox: Sandbox, **cfg: object) -> RewardApp:
         batch_window_s=config.batch_window_s,
         max_batch=config.max_batch,
     )
-    return RewardApp(rewarder, config)
+    return App(rewarder, config)
 
 
 def _payload(items: list[tuple[str, Problem | str]]) -> dict[str, list[str]]:

@@ -12,7 +12,7 @@ from _serve_problems import make_problem
 from stepstones import records
 from stepstones.errors import ConfigError, LabelError
 from stepstones.sandbox import Outcome
-from stepstones.serve import Metrics, ServerConfig, outcome_to_response, parse_label
+from stepstones.serve import Config, Metrics, outcome_to_response, parse_label
 from stepstones.serve._labels import LabelCache
 
 
@@ -104,19 +104,19 @@ def test_metrics_render_prometheus_text() -> None:
 
 
 def test_config_validates_and_hides_the_token() -> None:
-    cfg = ServerConfig(token="s3cret")
+    cfg = Config(token="s3cret")
     assert "s3cret" not in repr(cfg)
     assert cfg.host == "127.0.0.1"
     with pytest.raises(ConfigError, match="max_items must be >= 1"):
-        ServerConfig(max_items=0)
+        Config(max_items=0)
     with pytest.raises(ConfigError, match="grade_timeout_s"):
-        ServerConfig(grade_timeout_s=0)
+        Config(grade_timeout_s=0)
     with pytest.raises(ConfigError, match="token must not be empty"):
-        ServerConfig(token=" ")
+        Config(token=" ")
     with pytest.raises(ConfigError, match="header_timeout_s must be > 0 seconds"):
-        ServerConfig(header_timeout_s=0)
+        Config(header_timeout_s=0)
     with pytest.raises(ConfigError, match="body_timeout_s"):
-        ServerConfig(body_timeout_s=float("nan"))
+        Config(body_timeout_s=float("nan"))
 
 
 @pytest.mark.parametrize(

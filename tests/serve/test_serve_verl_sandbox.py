@@ -15,7 +15,7 @@ import pytest
 
 from _trainer_wheels import read_source
 from stepstones.sandbox import Sandbox
-from stepstones.serve import RewardApp, Rewarder, ServerConfig, running
+from stepstones.serve import App, Config, Rewarder, running
 
 pytest.importorskip("requests")
 VERL = ("verl", "0.9.1")
@@ -39,7 +39,7 @@ async def test_verl_check_correctness_through_run_code(
     wrong = "x = int(input())\nprint(x + 1)"
     crash = "raise SystemExit(3)"
     spin = "while True:\n    pass"
-    app = RewardApp(Rewarder(sandbox), ServerConfig(port=0))
+    app = App(Rewarder(sandbox), Config(port=0))
     async with running(app) as url:
 
         def check(code: str, timeout: int = 5) -> list[object]:

@@ -14,7 +14,7 @@ import os
 import msgspec
 
 from stepstones.errors import ConfigError
-from stepstones.serve._config import ServerConfig
+from stepstones.serve._config import Config
 
 __all__ = [
     "LOG_LEVELS",
@@ -42,7 +42,7 @@ class ServeSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything ``stepstones serve`` was asked for: the server's config (bounds, batching,
     token read from ``token_env``), the sandbox's zygotes, and the Ray placement if any."""
 
-    server: ServerConfig
+    server: Config
     token_env: str
     workers: int | None
     allow_weaker: bool
@@ -52,7 +52,7 @@ class ServeSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every option of ``stepstones serve``, the Ray ones included."""
-    d = ServerConfig()
+    d = Config()
     parser.description = (
         "Serve rewards over HTTP: POST /get_reward (OpenRLHF's remote reward protocol), "
         "POST /run_code (verl's SandboxFusion path), GET /healthz and GET /metrics "
@@ -193,7 +193,7 @@ def settings(args: argparse.Namespace) -> ServeSettings:
         )
     elif args.urls_file:
         raise ConfigError("--urls-file needs --ray: a single server's URL is printed on stderr")
-    server = ServerConfig(
+    server = Config(
         host=args.host,
         port=args.port,
         token=os.environ.get(args.token_env) or None,

@@ -2,7 +2,7 @@
 
 OpenRLHF round-robins over the comma-separated URLs of ``--reward.remote_url``, so one replica
 per node spreads grading over the whole cluster with no load balancer. Each replica is a Ray
-actor pinned to its node; inside it the ordinary reward server (:class:`stepstones.serve.RewardApp`
+actor pinned to its node; inside it the ordinary reward server (:class:`stepstones.serve.App`
 under uvicorn) runs on an event loop in its own thread, with a sandbox of one zygote per core
 of the node. :attr:`RewardReplicas.remote_url` is the value for ``--reward.remote_url``;
 :meth:`RewardReplicas.write` puts it in a file for launch scripts.
@@ -23,7 +23,7 @@ import msgspec
 
 from stepstones.distributed._ray import require_ray
 from stepstones.errors import ClusterError, ConfigError, StepstonesError
-from stepstones.serve import RewardApp, Rewarder, ServerConfig, running
+from stepstones.serve import App, Config, Rewarder, running
 
 __all__ = ["ReplicaSettings", "RewardReplica", "RewardReplicas"]
 
@@ -40,7 +40,7 @@ class ReplicaSettings(msgspec.Struct, frozen=True, kw_only=True):
     allow_weaker: serve even where some sandbox isolation layer is unavailable.
     """
 
-    server: ServerConfig = ServerConfig(port=0)
+    server: Config = Config(port=0)
     workers: int | None = None
     allow_weaker: bool = False
 
@@ -71,7 +71,7 @@ class RewardReplica:
         )
         self._sandbox = Sandbox(workers=s.workers, allow_weaker=s.allow_weaker)
         try:
-            app = RewardApp(
+            app = App(
                 Rewarder.from_config(self._sandbox, config),
                 config,
             )

@@ -18,7 +18,7 @@ from stepstones import envs
 from stepstones.distributed._keys import check_key_env, with_key_from
 from stepstones.distributed._ledger import ChainClaims
 from stepstones.errors import ConfigError, SandboxClosedError
-from stepstones.llm import Endpoint, LLMClient
+from stepstones.llm import Client, Endpoint
 from stepstones.pipeline import Config, Job, TurnContext, chain_id, run_chain
 from stepstones.records import Chain, Env, Mode, Seed, decode_json, encode_json
 from stepstones.sandbox import Limits, Sandbox
@@ -177,11 +177,11 @@ class GenerationWorker:
                 allow_weaker=spec.allow_weaker,
             )
             self._sandbox = sandbox
-            teacher = await stack.enter_async_context(LLMClient(teacher_endpoint))
+            teacher = await stack.enter_async_context(Client(teacher_endpoint))
             student = (
                 teacher
                 if student_endpoint == teacher_endpoint
-                else await stack.enter_async_context(LLMClient(student_endpoint))
+                else await stack.enter_async_context(Client(student_endpoint))
             )
         except BaseException:
             await stack.aclose()

@@ -1,6 +1,6 @@
 """The LLM client: async sampling from any OpenAI-compatible chat-completions server.
 
-``async with LLMClient(Endpoint(...)) as client: await client.chat(messages, Sampling(), n=32)``.
+``async with Client(Endpoint(...)) as client: await client.chat(messages, Sampling(), n=32)``.
 With no server configured, :func:`local_endpoint` starts the embedded default model (llama.cpp
 serving Qwen2.5-Coder-0.5B-Instruct) on loopback. Everything that samples implements
 :class:`ChatBackend`. :func:`check_endpoint` fails fast, in one sentence, before a run
@@ -10,7 +10,7 @@ when no server answers at an endpoint, it refuses the key, or it does not serve 
 from __future__ import annotations
 
 from stepstones.llm._backend import ChatBackend
-from stepstones.llm._client import LLMClient
+from stepstones.llm._client import Client
 from stepstones.llm._endpoint import Endpoint, Role, load_config, resolve_endpoint
 from stepstones.llm._local import LOCAL_MODEL_ALIAS, local_available, local_endpoint
 from stepstones.llm._model import QWEN_CODER_05B, ModelSpec, fetch_model
@@ -26,8 +26,8 @@ __all__ = [
     "ChatBackend",
     "ChatResult",
     "Choice",
+    "Client",
     "Endpoint",
-    "LLMClient",
     "ModelSpec",
     "RetryPolicy",
     "Role",

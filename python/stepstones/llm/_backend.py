@@ -15,7 +15,7 @@ __all__ = ["ChatBackend"]
 class ChatBackend(Protocol):
     """Anything that turns chat messages into ``n`` sampled completions.
 
-    :class:`~stepstones.llm.LLMClient` (any OpenAI-compatible server) and
+    :class:`~stepstones.llm.Client` (any OpenAI-compatible server) and
     :class:`~stepstones.llm.VLLMBackend` (an in-process vLLM engine) implement it. Failures
     raise :class:`~stepstones.errors.LLMError` subclasses; a result always has exactly ``n``
     choices.

@@ -1,6 +1,6 @@
 """The async client for OpenAI-compatible chat-completions servers.
 
-One :class:`LLMClient` per endpoint: it owns an ``httpx.AsyncClient`` (transport injectable), one
+One :class:`Client` per endpoint: it owns an ``httpx.AsyncClient`` (transport injectable), one
 capacity limiter bounding requests in flight, and the retry policy. Every httpx and decoding error
 is translated into the :class:`~stepstones.errors.LLMError` tree here, in :meth:`_attempt`.
 """
@@ -35,7 +35,7 @@ from stepstones.llm._types import ChatResult, Choice, Sampling
 from stepstones.llm._wire import WireCompletion, decode_completion, encode_request
 from stepstones.records import Message, Usage
 
-__all__ = ["LLMClient"]
+__all__ = ["Client"]
 
 logger = logging.getLogger("stepstones.llm")
 
@@ -82,13 +82,13 @@ def _choices(completion: WireCompletion) -> tuple[Choice, ...]:
     )
 
 
-class LLMClient:
+class Client:
     """Async client of one OpenAI-compatible chat-completions endpoint.
 
     Plain ``http://`` endpoints (vLLM, SGLang, llama.cpp on a node) go through
     :class:`~stepstones.llm._transport.LeanTransport`; ``https://`` ones through httpx's own
     transport (TLS, proxies). Use as
-    ``async with LLMClient(endpoint) as client: await client.chat(messages, n=8)``.
+    ``async with Client(endpoint) as client: await client.chat(messages, n=8)``.
 
     transport: an ``httpx.AsyncBaseTransport`` to use instead (an ASGI app, a recording
         transport, httpx's own pool); ``None`` picks as said above. httpx's environment proxy
@@ -136,7 +136,7 @@ class LLMClient:
         )
 
     def __repr__(self) -> str:
-        return f"LLMClient({self.endpoint!r})"
+        return f"Client({self.endpoint!r})"
 
     async def __aenter__(self) -> Self:
         return self

@@ -50,7 +50,7 @@ class Choice(msgspec.Struct, frozen=True):
 
 
 class ChatResult(msgspec.Struct, frozen=True):
-    """The answer to one :meth:`LLMClient.chat` call: exactly ``n`` choices, in order, and the
+    """The answer to one :meth:`Client.chat` call: exactly ``n`` choices, in order, and the
     usage summed over every HTTP request it took (``usage.latency_s`` sums their wall times)."""
 
     choices: tuple[Choice, ...]

@@ -18,7 +18,7 @@ from typing import NamedTuple
 from stepstones import envs
 from stepstones.envs import BaseEnvironment, Environment
 from stepstones.errors import SeedError
-from stepstones.llm import ChatBackend, Endpoint, LLMClient, check_endpoint, resolve_endpoint
+from stepstones.llm import ChatBackend, Client, Endpoint, check_endpoint, resolve_endpoint
 from stepstones.pipeline._chain import run_chain
 from stepstones.pipeline._config import CONFIG_ENV, Config, SamplingConfig, load_config
 from stepstones.pipeline._turn import TurnContext
@@ -122,7 +122,7 @@ async def open_backends(
             if not isinstance(backend, Endpoint):
                 return backend
             if id(backend) not in clients:  # one client (one limiter) per endpoint
-                clients[id(backend)] = await stack.enter_async_context(LLMClient(backend))
+                clients[id(backend)] = await stack.enter_async_context(Client(backend))
             return clients[id(backend)]
 
         yield Backends(

@@ -10,8 +10,8 @@ the trainer would crash on. Errors raised here (:class:`~stepstones.errors.Label
 
 from __future__ import annotations
 
-from stepstones.serve._app import RewardApp, RewardRequest
-from stepstones.serve._config import ServerConfig
+from stepstones.serve._app import App, Request
+from stepstones.serve._config import Config
 from stepstones.serve._cut import Cut, cut_response, strip_special
 from stepstones.serve._hooks import compute_score, reward_func, trl_reward
 from stepstones.serve._labels import parse_label
@@ -22,13 +22,13 @@ from stepstones.serve._server import running
 
 __all__ = [
     "OUTCOMES",
+    "App",
+    "Config",
     "Cut",
     "Metrics",
-    "RewardApp",
-    "RewardRequest",
+    "Request",
     "Rewarder",
     "RunCodeRequest",
-    "ServerConfig",
     "Verdict",
     "compute_score",
     "cut_response",

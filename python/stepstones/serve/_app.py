@@ -32,14 +32,14 @@ from typing import Any
 import msgspec
 
 from stepstones.errors import RunCodeError
-from stepstones.serve._config import ServerConfig
+from stepstones.serve._config import Config
 from stepstones.serve._cut import cut_responses
 from stepstones.serve._ledger import Ledger
 from stepstones.serve._metrics import CONTENT_TYPE
 from stepstones.serve._rewarder import OUTCOMES, Rewarder, Verdict
 from stepstones.serve._runcode import RunCodeRequest, run_code
 
-__all__ = ["BODY_TIMEOUT", "RewardApp", "RewardRequest"]
+__all__ = ["BODY_TIMEOUT", "App", "Request"]
 
 #: The scope extension the server's protocol sets when it cut a body off at body_timeout_s.
 BODY_TIMEOUT = "stepstones.body_timeout"
@@ -51,7 +51,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-class RewardRequest(msgspec.Struct, frozen=True):
+class Request(msgspec.Struct, frozen=True):
     """OpenRLHF's remote reward request: ``query`` is prompt + response (special tokens kept)."""
 
     query: list[str]
@@ -68,18 +68,18 @@ class _HTTPError(Exception):
 
 
 _json = msgspec.json.Encoder()
-_reward_request = msgspec.json.Decoder(RewardRequest)
+_reward_request = msgspec.json.Decoder(Request)
 _run_code_request = msgspec.json.Decoder(RunCodeRequest)
 _JSON = (b"content-type", b"application/json")
 _CLOSE = (b"connection", b"close")
 
 
-class RewardApp:
+class App:
     """The ASGI callable. ``rewarder`` grades; ``config`` bounds and secures."""
 
-    def __init__(self, rewarder: Rewarder, config: ServerConfig | None = None) -> None:
+    def __init__(self, rewarder: Rewarder, config: Config | None = None) -> None:
         self.rewarder = rewarder
-        self.config = config if config is not None else ServerConfig()
+        self.config = config if config is not None else Config()
         self.metrics = rewarder.metrics
         self._token = None if self.config.token is None else self.config.token.encode()
         self.ledger: Ledger | None = None

@@ -18,7 +18,7 @@ import uvicorn
 
 from stepstones._cli import _serve as cli
 from stepstones.errors import ConfigError
-from stepstones.serve._app import RewardApp
+from stepstones.serve._app import App
 from stepstones.serve._rewarder import Rewarder
 from stepstones.serve._server import bind, uvicorn_config
 
@@ -74,7 +74,7 @@ def _serve(s: cli.ServeSettings) -> int:
     sock = _listen(config.host, config.port)
     try:
         with Sandbox(workers=s.workers, allow_weaker=s.allow_weaker) as sandbox:
-            app = RewardApp(Rewarder.from_config(sandbox, config), config)
+            app = App(Rewarder.from_config(sandbox, config), config)
             server = uvicorn.Server(uvicorn_config(app, log_level=s.log_level))
             port = sock.getsockname()[1]
             sys.stderr.write(

@@ -6,10 +6,10 @@ import msgspec
 
 from stepstones.errors import ConfigError
 
-__all__ = ["ServerConfig"]
+__all__ = ["Config"]
 
 
-class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
+class Config(msgspec.Struct, frozen=True, kw_only=True):
     """How the reward server listens, authenticates and bounds its work.
 
     host/port: where to listen; loopback unless asked otherwise (a reward server executes
@@ -88,4 +88,4 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     def __repr__(self) -> str:  # the token never reaches logs
         token = "***" if self.token else None
-        return f"ServerConfig(host={self.host!r}, port={self.port}, token={token})"
+        return f"Config(host={self.host!r}, port={self.port}, token={token})"

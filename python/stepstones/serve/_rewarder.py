@@ -28,7 +28,7 @@ from stepstones.serve._metrics import Metrics
 if TYPE_CHECKING:
     from stepstones.envs import BaseEnvironment, Environment
     from stepstones.sandbox import Sandbox
-    from stepstones.serve._config import ServerConfig
+    from stepstones.serve._config import Config
     from stepstones.serve._ledger import Ledger
 
 __all__ = ["OUTCOMES", "Rewarder", "Verdict"]
@@ -126,7 +126,7 @@ class Rewarder:
         self.ledger: Ledger | None = None
 
     @classmethod
-    def from_config(cls, sandbox: Sandbox | None, config: ServerConfig) -> Rewarder:
+    def from_config(cls, sandbox: Sandbox | None, config: Config) -> Rewarder:
         """The rewarder a server with ``config`` grades with: its grade concurrency, deadline
         and batching (one constructor for the local server and every Ray replica)."""
         return cls(

@@ -26,7 +26,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from stepstones.errors import ServeError
-from stepstones.serve._app import BODY_TIMEOUT, RewardApp
+from stepstones.serve._app import BODY_TIMEOUT, App
 
 __all__ = ["bind", "running", "uvicorn_config"]
 
@@ -149,7 +149,7 @@ def bind(host: str, port: int, *, backlog: int = 4096) -> socket.socket:
     return sock
 
 
-def uvicorn_config(app: RewardApp, **overrides: Any) -> uvicorn.Config:
+def uvicorn_config(app: App, **overrides: Any) -> uvicorn.Config:
     cfg = app.config
     kwargs: dict[str, Any] = {
         "host": cfg.host,
@@ -169,7 +169,7 @@ def uvicorn_config(app: RewardApp, **overrides: Any) -> uvicorn.Config:
 
 @asynccontextmanager
 async def running(
-    app: RewardApp, *, startup_timeout_s: float = 30.0, **overrides: Any
+    app: App, *, startup_timeout_s: float = 30.0, **overrides: Any
 ) -> AsyncIterator[str]:
     """Serve ``app`` on its configured host/port (0 = a free port) until the block exits;
     yields the base URL, e.g. ``http://127.0.0.1:41234``. Must run on the asyncio backend."""
