@@ -280,6 +280,7 @@ def test_a_later_turn_shows_the_previous_problem_as_the_teachers_own_reply(env: 
         assert draft.witness == problem.witness
         last = messages[-1].content
         assert "- input 1: f returned 4" in last and "- input 5: f returned -5" in last
+        assert "Write a NEW problem" in last  # not the previous reply again
         assert "```" not in last.split("Answer with fenced blocks only")[0].split("attempt")[0]
         assert f"{environment.n_inputs} input blocks" in last
     assert "pass rate 0.25" in later[0][-1].content

@@ -84,6 +84,12 @@ STAGES = {
     ),
 }
 
+#: Said in every later turn: a small teacher otherwise answers its own earlier reply again.
+NEW_PROBLEM = (
+    "Write a NEW problem: its code and its inputs must differ from your previous reply above, "
+    "which is already taken."
+)
+
 STANDALONE = (
     "The new problem must be standalone: the student will see only the new problem, never the "
     "previous one or this conversation."
@@ -301,7 +307,7 @@ def followup_messages(
         *example,
         Message("user", f"{task}\n\nWrite a problem in the required format."),
         Message("assistant", render_reply(previous)),
-        Message("user", f"{body}\n\n{format_text}{_feedback(feedback)}"),
+        Message("user", f"{body}\n\n{NEW_PROBLEM}\n\n{format_text}{_feedback(feedback)}"),
     ]
 
 
