@@ -55,7 +55,7 @@ bench: install
 
 # The main job on its embedded defaults (see README): the embedded 1.5B model, as teacher and
 # student, grows chains from whole stdlib functions; then the best chain is printed stone by stone.
-# One step per line, on the same run directory; the best chain is printed last.
+# One step per line, on the same run directory: the best chain, then the report page.
 DEMO_OUT ?= runs/demo
 DEMO_ARGS ?= --env induction,abduction,deduction --chains 3 --samples 4 --max-turns 3 \
 	--seed-unit function --seed-min-lines 5 --seed-max-lines 20
