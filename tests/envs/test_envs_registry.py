@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from stepstones import envs
@@ -119,6 +120,10 @@ def test_student_prompts_show_what_the_table_says() -> None:
     assert "[3, 4, 5]" not in text  # held out
     assert "sorted" not in text  # the code is never shown
     assert "```python" in text
+    # The answer's shape has the problem's arity, never a fixed signature a student copies.
+    assert "def f(a):" in text and "name, info" not in text
+    two = msgspec.structs.replace(_problem("induction"), inputs=("'x', 2",) * 5)
+    assert "def f(a, b):" in envs.get("induction").student_prompt(two)[0].content
 
     ded = envs.get("deduction").student_prompt(_problem("deduction"))[0].content
     assert "sorted(xs)" in ded and "[3, 1]" in ded and "[1, 3]" not in ded

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import anyio
 
+from stepstones import _literal
 from stepstones.envs._banned import BannedConstructs
 from stepstones.envs._compare import compare
 from stepstones.envs._core import BaseEnvironment
@@ -80,8 +81,8 @@ class Induction(BaseEnvironment):
             "Your f is also tested on other inputs of the same kind, so implement the rule, do "
             "not hard-code the examples. It must be pure: no printing, input or files. Give the "
             "complete function (with any imports and helpers it needs) in a final ```python "
-            "block, for example:\n\n"
-            "```python\ndef f(name, info):\n    return ...\n```"
+            "block, shaped like this (f takes the arguments the examples pass it):\n\n"
+            f"```python\ndef f({_parameters(problem.inputs[0])}):\n    return ...\n```"
         )
         return [Message("user", text)]
 
@@ -140,3 +141,17 @@ class Induction(BaseEnvironment):
             for code in unique:
                 tg.start_soon(one, code)
         return [g if g is not None else no_answer() for g in grades]
+
+
+def _parameters(call_args: str) -> str:
+    """Placeholder parameters for the answer's ``def f(...)`` with the arity of ``call_args``.
+
+    A fixed example signature was copied by small students with the wrong number of
+    parameters (every call then raised TypeError); neutral names keep the rule hidden.
+    """
+    try:
+        args, kwargs = _literal.parse_args(call_args)
+    except _literal.LiteralParseError:
+        return "..."
+    names = [chr(ord("a") + i) if i < 26 else f"x{i}" for i in range(len(args))]
+    return ", ".join([*names, *kwargs])
