@@ -4,7 +4,7 @@ OpenRLHF posts one item per request, on a new connection each time, with about b
 requests in flight. This benchmark does the same against two servers, each in its own process:
 
 - subject: ``stepstones serve`` (uvicorn + the stepstones ASGI app, sandbox zygotes, graders
-  with the fork economy of DESIGN §3: deduction needs no child, abduction/fuzzing one per
+  with the fork economy of docs/design.md §3: deduction needs no child, abduction/fuzzing one per
   batch, induction one per answer);
 - baseline, written the usual way: uvicorn + a minimal ASGI app that cuts the response, takes
   the last fenced block and runs a check script with a fresh ``python -c`` subprocess per

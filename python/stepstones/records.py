@@ -53,7 +53,7 @@ SCHEMA_VERSION = 1
 Env = Literal["induction", "abduction", "deduction", "fuzzing"]
 ENVIRONMENTS: tuple[Env, ...] = ("induction", "abduction", "deduction", "fuzzing")
 
-#: How a chain was generated (DESIGN §2): adaptive = seed → problem → adapt to the pass rate;
+#: How a chain was grown (docs/design.md §2): adaptive = seed → problem → adapt to the pass rate;
 #: top_down = hard → medium variant → easy variant; single_turn = independent samples from the seed.
 Mode = Literal["adaptive", "top_down", "single_turn"]
 
@@ -166,7 +166,7 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Summary(msgspec.Struct, frozen=True, kw_only=True):
-    """What the teacher is shown of a student's attempts (DESIGN §2 step 4)."""
+    """What the teacher is shown of a student's attempts (docs/design.md §2 step 4)."""
 
     pass_rate: float
     n_attempts: int

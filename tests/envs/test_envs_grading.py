@@ -1,4 +1,4 @@
-"""The fork economy of DESIGN §3, counted on the real sandbox, and grading edge cases."""
+"""The fork economy of docs/design.md §3, counted on the real sandbox, and grading edge cases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The progression policy (DESIGN §2 step 5) and the stop rule (step 6)."""
+"""The progression policy (docs/design.md §2 step 5) and the stop rule (step 6)."""
 
 from __future__ import annotations
 

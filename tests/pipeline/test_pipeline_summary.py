@@ -1,4 +1,4 @@
-"""The summary the teacher sees (DESIGN §2 step 4) and the feedback on a rejected draft."""
+"""The summary the teacher sees (docs/design.md §2 step 4) and the feedback on a rejected draft."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Abduction: the student sees ``f`` and an output and finds an input producing it (DESIGN §3).
+"""Abduction: the student sees ``f`` and an output and finds an input giving it (docs/design.md §3).
 
 Any input counts: the answers are parsed in the parent, and all distinct ones are run as ONE
 call job against the validated ``f`` (see :mod:`._grading`); ``f(answer)`` is compared with the

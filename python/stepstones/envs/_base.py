@@ -96,5 +96,5 @@ class Environment(Protocol):
         self, problem: Problem, answers: Sequence[str | None], sandbox: Sandbox
     ) -> list[Grade]:
         """Binary rewards for many extracted answers to one problem (None = no answer: 0.0),
-        with the fork economy of DESIGN §3."""
+        with the fork economy of docs/design.md §3."""
         ...

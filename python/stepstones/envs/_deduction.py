@@ -1,4 +1,4 @@
-"""Deduction: the student sees ``f`` and an input and predicts the output (DESIGN §3).
+"""Deduction: the student sees ``f`` and an input and predicts the output (docs/design.md §3).
 
 Grading needs no fork at all: the gold output was computed at validation, the answer is data
 parsed with the literal parser in the parent, and the two are compared as Python values

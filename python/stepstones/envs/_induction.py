@@ -1,4 +1,4 @@
-"""Induction: the student sees the message and some input/output pairs and writes ``f`` (DESIGN §3).
+"""Induction: the student sees the message and some I/O pairs and writes ``f`` (docs/design.md §3).
 
 The student's ``f`` is untrusted code: each answer gets its own child (one call job with every
 input), all answers of a problem run in parallel over the zygotes. Reward 1 iff it reproduces

@@ -2,7 +2,7 @@
 
 Each environment supplies its own *task description* (what the student will see and answer);
 this module wraps it in the common teacher format and renders the previous problem, the student
-summary and the progression instruction for mutate and top-down prompts (DESIGN §2).
+summary and the progression instruction for mutate and top-down prompts (docs/design.md §2).
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ def render_results(problem: Problem) -> str:
 
 
 def render_summary(summary: Summary) -> str:
-    """The student summary in words (DESIGN §2 step 4)."""
+    """The student summary in words (docs/design.md §2 step 4)."""
     lines = [
         f"The student attempted it {summary.n_attempts} times and passed {summary.n_passed} "
         f"(pass rate {summary.pass_rate:.2f})."

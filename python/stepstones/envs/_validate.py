@@ -1,4 +1,4 @@
-"""Draft → Problem: static checks, then the reference code run in the sandbox (DESIGN §2 step 2).
+"""Draft → Problem: static checks, then a run of the reference code (docs/design.md §2 step 2).
 
 In order, each failure a :class:`~stepstones.records.Rejection` the teacher can act on:
 syntax and required functions, banned constructs, distinct inputs, duplicates, then one call job

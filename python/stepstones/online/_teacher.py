@@ -75,7 +75,7 @@ class OnlineSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def live_summary(stats: LiveStats, config: Config) -> Summary:
-    """The student summary of DESIGN §2 step 4, from the live policy's results: the windowed
+    """The student summary of docs/design.md §2 step 4, from the live policy's results: the windowed
     pass rate and counts, and the ledger's passing and failing answers as the examples."""
     attempts: list[Attempt] = []
     grades: list[Grade] = []

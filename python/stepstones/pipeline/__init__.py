@@ -1,4 +1,4 @@
-"""The teacher-student pipeline: turns, chains, the runner and the run store (DESIGN §2).
+"""The teacher-student pipeline: turns, chains, the runner and the run store (docs/design.md §2).
 
 ``chain = await generate_chain(seed)`` grows one chain of stepping stones; :class:`Runner` grows
 many at once into a resumable :class:`RunStore`; :class:`Config` holds every setting with the

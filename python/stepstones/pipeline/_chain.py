@@ -1,4 +1,4 @@
-"""The three ways to grow a chain from a seed (DESIGN §2 steps 5-7).
+"""The three ways to grow a chain from a seed (docs/design.md §2 steps 5-7).
 
 adaptive     seed -> problem -> harder/easier/sibling by the measured pass rate, until every
              wanted band is covered or the turn budget is spent (the paper's default).

@@ -1,8 +1,8 @@
 """Generation settings: the paper's values as defaults, loadable from TOML.
 
-Every number of DESIGN §2 lives here, never as a constant in the loop: the pass-rate thresholds
-of the progression, the target band named in the harder-prompt, the number of student samples M,
-the turn budget and the difficulty bands whose presence ends a chain.
+Every number of docs/design.md §2 lives here, never as a constant in the loop: the pass-rate
+thresholds of the progression, the target band named in the harder-prompt, the number of student
+samples M, the turn budget and the difficulty bands whose presence ends a chain.
 
 A TOML file holds the same names as :class:`Config`, with nested tables for the two samplings
 and the bands::
@@ -37,7 +37,7 @@ from stepstones.records import content_hash
 __all__ = ["Between", "Config", "SamplingConfig", "load_config"]
 
 #: What to ask for when the pass rate is neither above ``harder_above`` nor zero
-#: (DESIGN §2 step 5, "in between → the configured strategy"):
+#: (docs/design.md §2 step 5, "in between → the configured strategy"):
 #: fill = harder or easier towards the nearest wanted band the chain still lacks;
 #: harder / easier / sibling = always that.
 Between = Literal["fill", "harder", "easier", "sibling"]
@@ -57,12 +57,12 @@ class SamplingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 
 def _paper_bands() -> dict[str, tuple[float, float]]:
-    # The stepping-stone chain bins of the paper (DESIGN §4), inclusive on both ends.
+    # The stepping-stone chain bins of the paper (docs/design.md §4), inclusive on both ends.
     return {"hard": (0.05, 0.16), "medium": (0.41, 0.59), "easy": (0.81, 0.91)}
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """How chains are generated. Defaults are the paper's (DESIGN §2).
+    """How chains are generated. Defaults are the paper's (docs/design.md §2).
 
     samples: M, student attempts per problem, sampled as one request with ``n=M``.
     max_turns: teacher turns per chain, valid or not (the paper does not state it; 6).

@@ -144,7 +144,7 @@ async def generate_chain(
     student: Endpoint | ChatBackend | None = None,
     sandbox: Sandbox | None = None,
 ) -> Chain:
-    """Grow one chain of stepping stones from a seed (DESIGN §2).
+    """Grow one chain of stepping stones from a seed (docs/design.md §2).
 
     seed: a Seed, or a plain string of code.
     env: an environment name ("induction", "abduction", "deduction", "fuzzing") or object.

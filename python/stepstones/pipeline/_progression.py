@@ -1,4 +1,4 @@
-"""The progression policy of DESIGN §2 step 5-6, as pure functions of pass rates and a Config.
+"""The progression policy (docs/design.md §2 steps 5-6): pure functions of pass rates and Config.
 
 p > harder_above -> "harder"; p <= easier_at_or_below (p == 0) -> "easier"; in between -> the
 configured strategy. A chain is complete once its measured problems cover every wanted band.

@@ -1,4 +1,4 @@
-"""What the teacher is shown of a student's attempts (DESIGN §2 step 4) and of a rejected draft."""
+"""What the teacher sees of the attempts (docs/design.md §2 step 4) and of a rejected draft."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One teacher turn: ask, parse, validate, attempt, grade, summarize (DESIGN §2 steps 1-4).
+"""One teacher turn: ask, parse, validate, attempt, grade, summarize (docs/design.md §2 steps 1-4).
 
 Every way a turn can fail on the teacher's or the student's side (a failed request, an
 unparseable reply, an invalid or duplicate problem) ends the turn as data — a Turn holding a

@@ -286,7 +286,7 @@ def _bin_ruler(ax: Axes, y: float, name: str) -> None:
 
 def difficulty_figure(rows: Sequence[Difficulty]) -> Figure:
     """Pass-rate histogram per environment, with the paper's chain and broad bins drawn as
-    rulers above the bars (DESIGN §4)."""
+    rulers above the bars (docs/design.md §4)."""
     n = max(1, len(rows))
     cols = min(n, 2)
     lines = (n + cols - 1) // cols
