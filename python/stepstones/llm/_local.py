@@ -80,6 +80,26 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 1) // 2)
 
 
+#: Runs a module as ``python -m`` would, after asking the kernel to SIGTERM it when the process
+#: that started it dies (``PR_SET_PDEATHSIG``): a caller killed with SIGKILL runs no cleanup,
+#: and a model server left behind would hold gigabytes and both cores. The parent's pid is
+#: checked after the prctl, since the parent may already have died before it.
+_GUARD = (
+    "import ctypes, os, runpy, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(0)\n"
+    "sys.argv = [sys.argv[2], *sys.argv[3:]]\n"
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
+)
+
+
+def orphan_guarded(module: str) -> list[str]:
+    """The command prefix that runs ``module`` like ``python -m module``, ended by the kernel
+    when this process dies (Linux); append the module's own arguments."""
+    return [sys.executable, "-c", _GUARD, str(os.getpid()), module]
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -143,9 +163,7 @@ async def _server(
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}/v1"
     cmd = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
+        *orphan_guarded("llama_cpp.server"),
         "--model", str(path),
         "--model_alias", alias,
         "--host", "127.0.0.1",
