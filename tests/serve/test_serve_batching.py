@@ -131,6 +131,21 @@ async def test_a_cancelled_follower_does_not_disturb_the_batch() -> None:
     assert batcher.calls == 1
 
 
+async def test_one_request_larger_than_max_batch_is_graded_in_bounded_calls() -> None:
+    problem = make_problem()
+    graded: list[list[str]] = []
+
+    async def grade(problem: Problem, answers: list[str]) -> list[str]:
+        graded.append(list(answers))
+        return [a.upper() for a in answers]
+
+    batcher: Batcher[str, str] = Batcher(grade, window_s=0.0, max_batch=3)
+    answers = [chr(ord("a") + i) for i in range(8)]
+    assert await batcher.submit(problem, answers) == [a.upper() for a in answers]
+    assert sorted(len(g) for g in graded) == [2, 3, 3]  # never more than max_batch in one call
+    assert sorted(a for g in graded for a in g) == answers
+
+
 def test_batcher_rejects_bad_settings() -> None:
     async def grade(problem: Problem, answers: list[str | None]) -> list[float]:
         return [0.0] * len(answers)

@@ -66,6 +66,8 @@ class Batcher(Generic[A, T]):
         self.calls = 0  # grading calls made (for metrics and tests)
 
     async def submit(self, problem: Problem, answers: Sequence[A]) -> list[T]:
+        if len(answers) > self.max_batch:
+            return await self._submit_chunks(problem, answers)
         batch = self._open.get(problem.id)
         if batch is not None and len(batch.answers) + len(answers) <= self.max_batch:
             start = len(batch.answers)
@@ -86,3 +88,17 @@ class Batcher(Generic[A, T]):
                 del self._open[problem.id]
             batch.done.set()
         return batch.results[: len(answers)]
+
+    async def _submit_chunks(self, problem: Problem, answers: Sequence[A]) -> list[T]:
+        """One request with more answers than ``max_batch``: graded in calls of at most
+        ``max_batch`` answers each, all at once, its verdicts back in the request's order."""
+        chunks = [answers[i : i + self.max_batch] for i in range(0, len(answers), self.max_batch)]
+        results: list[list[T]] = [[] for _ in chunks]
+
+        async def one(i: int) -> None:
+            results[i] = await self.submit(problem, chunks[i])
+
+        async with anyio.create_task_group() as tg:
+            for i in range(len(chunks)):
+                tg.start_soon(one, i)
+        return [r for chunk in results for r in chunk]
