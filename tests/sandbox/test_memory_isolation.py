@@ -19,7 +19,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,6 +27,7 @@ import httpx
 import pytest
 from hostile._probes import HOSTILE_DIR
 
+from _serve_process import wait_healthy
 from stepstones import envs, records
 from stepstones.envs import Induction
 from stepstones.llm import Client, Endpoint
@@ -203,16 +203,7 @@ def test_grpo_group_copiers_get_zero_through_get_reward(sb: Sandbox) -> None:
     with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
-                try:
-                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not come up"
-                time.sleep(0.2)
+            wait_healthy(proc, url)
 
             def rewards(completions: list[str]) -> list[float]:
                 body = {

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import anyio
 import httpx
@@ -17,6 +16,7 @@ import msgspec
 import pytest
 from _serve_problems import ANSWERS
 
+from _serve_process import wait_healthy
 from stepstones import cli, records
 from stepstones._cli._serve import ServeSettings
 from stepstones._cli._serve import settings as serve_settings
@@ -42,16 +42,7 @@ def test_cli_serves_with_a_token_and_stops_on_sigterm(problems: dict[Env, Proble
 def _exercise(proc: subprocess.Popen[bytes], port: int, problems: dict[Env, Problem]) -> None:
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.2)
+        wait_healthy(proc, url)
         label = records.encode_json(problems["deduction"]).decode()
         body = {"query": [ANSWERS["deduction"][0]], "prompts": [""], "labels": [label]}
         assert httpx.post(url + "/get_reward", json=body).status_code == 401
