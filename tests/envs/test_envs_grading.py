@@ -180,3 +180,34 @@ async def test_whole_job_budget_does_not_blame_an_innocent_call(sandbox: Any) ->
     assert [g.reward for g in grades] == [1.0 if a in ("3", "n=3") else 0.0 for a in answers]
     assert all(g.status == "ok" for g in grades), grades
     assert len(counting.jobs) >= 2  # the budget ran out at least once, and nobody was charged
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("prod", "Add `from math import prod` at the top of the code."),
+        ("Counter", "Add `from collections import Counter` at the top of the code."),
+        ("math", "Add `import math` at the top of the code."),
+        ("helper_nobody_wrote", "Define helper_nobody_wrote in the code, or import it."),
+    ],
+)
+async def test_an_undefined_name_gets_a_fix_in_the_rejection(
+    sandbox: Any, name: str, hint: str
+) -> None:
+    call = f"{name}.sqrt(x)" if name == "math" else f"{name}([x])"
+    code = f"def f(x):\n    return {call}\n"
+    rejection = await get("deduction").validate(
+        Draft(env="deduction", code=code, inputs=("1", "2", "3", "4", "5")), sandbox
+    )
+    assert not isinstance(rejection, Problem)
+    assert rejection.kind == "error"
+    assert f"name '{name}' is not defined" in rejection.reason
+    assert rejection.reason.endswith(hint)
+
+
+@pytest.mark.anyio
+async def test_the_import_the_hint_names_makes_the_code_valid(sandbox: Any) -> None:
+    code = "from math import prod\n\ndef f(xs):\n    return prod(xs)\n"
+    problem = await _problem("deduction", sandbox, code, ["[1]", "[2, 3]", "[4]", "[]", "[5, 5]"])
+    assert problem.outputs == ("1", "6", "4", "1", "25")

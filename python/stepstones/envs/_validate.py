@@ -12,7 +12,10 @@ environment's own check (the fuzzing witness). Gold outputs come only from these
 from __future__ import annotations
 
 import ast
+import importlib
+import re
 from collections.abc import Sequence
+from functools import cache
 from typing import TYPE_CHECKING
 
 from stepstones.envs._dedup import Deduplicator, normalize_inputs, problem_id
@@ -49,7 +52,8 @@ def call_failure(
                     f"f raised {call.exception_type} {where}; keep f fast and shallow."
                 )
             msg = _short(call.exception_message or "")
-            return "error", f"f raised {call.exception_type}: {msg} {where}."
+            hint = _import_hint(call.exception_type, call.exception_message or "")
+            return "error", f"f raised {call.exception_type}: {msg} {where}.{hint}"
         if call.not_literal or call.value is None:
             return "not_literal", (
                 f"f returned a value that is not a plain literal {where}; return only numbers, "
@@ -63,6 +67,55 @@ def call_failure(
     if not outcome.ok:
         return "error", f"running f failed: {outcome.status} {_short(outcome.detail)}".strip()
     return None
+
+
+#: Standard-library modules whose names a teacher most often uses without importing them.
+_HINT_MODULES = (
+    "math",
+    "itertools",
+    "functools",
+    "collections",
+    "string",
+    "re",
+    "heapq",
+    "bisect",
+    "operator",
+    "statistics",
+    "fractions",
+    "decimal",
+)
+_UNDEFINED = re.compile(r"name '([A-Za-z_][A-Za-z0-9_]*)' is not defined")
+
+
+@cache
+def _home_of(name: str) -> str | None:
+    """The first of :data:`_HINT_MODULES` with a public attribute ``name``, if any."""
+    for module_name in _HINT_MODULES:
+        module = importlib.import_module(module_name)
+        if not name.startswith("_") and hasattr(module, name):
+            return module_name
+    return None
+
+
+def _import_hint(exception_type: str, message: str) -> str:
+    """A fix for an undefined name the teacher forgot to import, e.g. ``prod`` or ``Counter``.
+
+    The code runs alone, so a standard-library name needs its import at the top of the code;
+    a small model reads "name 'prod' is not defined" and repeats the same code, but follows
+    "add ``from math import prod``". Empty for other errors and unknown names.
+    """
+    if exception_type != "NameError":
+        return ""
+    match = _UNDEFINED.search(message)
+    if match is None:
+        return ""
+    name = match.group(1)
+    if name in _HINT_MODULES:
+        return f" Add `import {name}` at the top of the code."
+    module = _home_of(name)
+    if module is None:
+        return f" Define {name} in the code, or import it."
+    return f" Add `from {module} import {name}` at the top of the code."
 
 
 def _padded(outcome: Outcome, n: int) -> list[CallResult]:
