@@ -10,12 +10,16 @@ from stepstones.errors import ConfigError
 from stepstones.llm._local import default_threads
 
 
-def test_half_the_cores_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cores_are_shared_out_between_the_servers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STEPSTONES_LOCAL_THREADS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert default_threads() == 1  # a shared 2-core machine: one core stays for the sandbox
+    assert default_threads() == 2  # one server: both cores
+    assert default_threads(2) == 1  # teacher and student servers: one core each
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
-    assert default_threads() == 8
+    assert default_threads() == 16
+    assert default_threads(2) == 8
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert default_threads(2) == 1
     monkeypatch.setattr(os, "cpu_count", lambda: None)
     assert default_threads() == 1
 
