@@ -190,6 +190,10 @@ async def test_whole_job_budget_does_not_blame_an_innocent_call(sandbox: Any) ->
         ("Counter", "Add `from collections import Counter` at the top of the code."),
         ("math", "Add `import math` at the top of the code."),
         ("helper_nobody_wrote", "Define helper_nobody_wrote in the code, or import it."),
+        # fractions imports sys, but sys is banned: never "from fractions import sys".
+        ("sys", "The module sys is not allowed (f must be pure and deterministic): do without it."),
+        ("datetime", "(f must be pure and deterministic): do without it."),
+        ("reduce", "Add `from functools import reduce` at the top of the code."),
     ],
 )
 async def test_an_undefined_name_gets_a_fix_in_the_rejection(

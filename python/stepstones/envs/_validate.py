@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import re
 from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
+from stepstones.envs._banned import BannedConstructs
 from stepstones.envs._dedup import Deduplicator, normalize_inputs, problem_id
 from stepstones.envs._parse import defined_functions
 from stepstones.records import Draft, Problem, Rejection, RejectionKind
@@ -89,10 +91,17 @@ _UNDEFINED = re.compile(r"name '([A-Za-z_][A-Za-z0-9_]*)' is not defined")
 
 @cache
 def _home_of(name: str) -> str | None:
-    """The first of :data:`_HINT_MODULES` with a public attribute ``name``, if any."""
+    """The first of :data:`_HINT_MODULES` that exports ``name`` (in its ``__all__`` when it has
+    one; never a module it merely imported, such as ``fractions.sys``)."""
+    if name.startswith("_"):
+        return None
     for module_name in _HINT_MODULES:
         module = importlib.import_module(module_name)
-        if not name.startswith("_") and hasattr(module, name):
+        exported = getattr(module, "__all__", None)
+        if exported is not None and name not in exported:
+            continue
+        value = getattr(module, name, None)
+        if value is not None and not inspect.ismodule(value):
             return module_name
     return None
 
@@ -102,7 +111,8 @@ def _import_hint(exception_type: str, message: str) -> str:
 
     The code runs alone, so a standard-library name needs its import at the top of the code;
     a small model reads "name 'prod' is not defined" and repeats the same code, but follows
-    "add ``from math import prod``". Empty for other errors and unknown names.
+    "add ``from math import prod``". A banned module is named as such (the import would only be
+    rejected next turn). Empty for other errors.
     """
     if exception_type != "NameError":
         return ""
@@ -110,6 +120,10 @@ def _import_hint(exception_type: str, message: str) -> str:
     if match is None:
         return ""
     name = match.group(1)
+    if name in BannedConstructs().modules:
+        return (
+            f" The module {name} is not allowed (f must be pure and deterministic): do without it."
+        )
     if name in _HINT_MODULES:
         return f" Add `import {name}` at the top of the code."
     module = _home_of(name)
