@@ -43,9 +43,9 @@ class Abduction(BaseEnvironment):
             f"{fence('python', problem.code)}\n\n"
             "Find arguments such that f(<your arguments>) returns exactly:\n\n"
             f"{fence('output', problem.outputs[0])}\n\n"
-            "Any arguments that produce this value count. Reason briefly (a few short lines), then give the "
-            "arguments in a final ```input block, written exactly as inside the parentheses of "
-            "the call, using only plain Python literals, for example:\n\n"
+            "Any arguments that produce this value count. Reason briefly (a few short lines), "
+            "then give the arguments in a final ```input block, written exactly as inside the "
+            "parentheses of the call, using only plain Python literals, for example:\n\n"
             "```input\n'John', {'age': 20}\n```"
         )
         return [Message("user", text)]

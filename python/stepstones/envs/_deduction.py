@@ -42,8 +42,8 @@ class Deduction(BaseEnvironment):
             f"{fence('python', problem.code)}\n\n"
             "It is called as f(<input>) with this input (an argument list):\n\n"
             f"{fence('input', problem.inputs[0])}\n\n"
-            "What does the call return? Reason briefly (a few short lines), then give the exact return value "
-            "as a Python literal in a final ```output block, for example:\n\n"
+            "What does the call return? Reason briefly (a few short lines), then give the exact "
+            "return value as a Python literal in a final ```output block, for example:\n\n"
             "```output\n[1, 'a', (2.5, None)]\n```\n\n"
             "Types matter: 2 is not 2.0, a tuple is not a list, True is not 1."
         )

@@ -92,9 +92,9 @@ class Fuzzing(BaseEnvironment):
             "On these calls f is correct:\n\n"
             f"{fence('', io_pairs(problem))}\n\n"
             "Find arguments x such that pre_test_f(x) returns True and test_f(x) fails (returns "
-            "a false value or raises an exception). Reason briefly (a few short lines), then give the arguments "
-            "in a final ```input block, written exactly as inside the parentheses of a call, "
-            "using only plain Python literals, for example:\n\n"
+            "a false value or raises an exception). Reason briefly (a few short lines), then give "
+            "the arguments in a final ```input block, written exactly as inside the parentheses "
+            "of a call, using only plain Python literals, for example:\n\n"
             "```input\n[3, 1, 2], 5\n```"
         )
         return [Message("user", text)]
