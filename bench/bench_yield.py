@@ -172,6 +172,30 @@ def rejections(chains: Iterable[Chain]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def outcomes(chains: Iterable[Chain], config: Config) -> dict[str, dict[str, int]]:
+    """Per mode, what every teacher call ended as: rejected (or no reply), or a valid problem
+    that was viable, too easy (above the keep-filter: the student always solves it), too hard
+    (below it) or not measured. This says why one mode yields more than the other."""
+    out: dict[str, dict[str, int]] = {}
+    for mode in MODES:
+        counts: Counter[str] = Counter()
+        for chain in chains:
+            if chain.mode != mode:
+                continue
+            for turn in chain.turns:
+                rate = turn.problem.pass_rate if turn.problem is not None else None
+                if turn.problem is None:
+                    counts["rejected" if turn.rejection is not None else "no_reply"] += 1
+                elif rate is None:
+                    counts["unmeasured"] += 1
+                elif config.is_viable(rate):
+                    counts["viable"] += 1
+                else:
+                    counts["too_easy" if rate > config.keep_high else "too_hard"] += 1
+        out[mode] = dict(counts.most_common())
+    return out
+
+
 def seeds_for(source: str | None, unit: str, first: int, n: int) -> list[Seed]:
     sampler = SeedSampler(source, unit=unit)  # type: ignore[arg-type]
     return sampler.samples(n, seed=first)
@@ -278,6 +302,7 @@ def summarize(env: str, run_dir: Path, seeds: Sequence[Seed] | None) -> dict[str
             "adaptive": sorted({p[1] for p in pairs}),
             "single_turn": sorted({p[3] for p in pairs}),
         },
+        "outcomes": outcomes(chains, run.config),
         "rejections": rejections(chains),
         "seeds": [
             {
@@ -307,6 +332,7 @@ def _print(s: dict[str, Any]) -> None:
     )
     for mode in MODES:
         kinds = s["rejections"][mode]["by_kind"]
+        print(f"    {mode} calls: {s['outcomes'][mode] or 'none'}", flush=True)
         print(f"    {mode} rejections: {kinds or 'none'}", flush=True)
 
 

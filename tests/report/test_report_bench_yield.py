@@ -91,6 +91,12 @@ async def test_a_stopped_bench_resumes_without_repeating_work(tmp_path: Path) ->
         viable = sum(1 for c in mine for p in c.problems if 0.01 <= (p.pass_rate or 0) <= 0.97)
         calls = sum(len(c.turns) for c in mine)
         assert (env[mode]["viable"], env[mode]["calls"]) == (viable, calls)
+        # Every call is accounted for once: rejected, or a problem viable / too easy / too hard.
+        ends = env["outcomes"][mode]
+        assert sum(ends.values()) == calls and ends.get("viable", 0) == viable
+        easy = sum(1 for c in mine for p in c.problems if (p.pass_rate or 0) > 0.97)
+        assert ends.get("too_easy", 0) == easy
+        assert ends.get("rejected", 0) == sum(1 for c in mine for t in c.turns if t.rejection)
     assert (
         env["rejections"]["adaptive"]["by_kind"].get("format", 0)
         + env["rejections"]["single_turn"]["by_kind"].get("format", 0)
