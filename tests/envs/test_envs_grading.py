@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stepstones.envs import get
+from stepstones.envs import BannedConstructs, get
 from stepstones.records import Draft, Problem
 from stepstones.sandbox import Call, Job, Limits, Outcome
 
@@ -208,6 +208,19 @@ async def test_an_undefined_name_gets_a_fix_in_the_rejection(
     assert rejection.kind == "error"
     assert f"name '{name}' is not defined" in rejection.reason
     assert rejection.reason.endswith(hint)
+
+
+@pytest.mark.anyio
+async def test_the_hint_never_suggests_a_module_the_environment_bans(sandbox: Any) -> None:
+    env = type(get("deduction"))(banned=BannedConstructs(modules=frozenset({"math"})))
+    code = "def f(x):\n    return prod([x])\n"
+    rejection = await env.validate(
+        Draft(env="deduction", code=code, inputs=("1", "2", "3", "4", "5")), sandbox
+    )
+    assert not isinstance(rejection, Problem)
+    assert rejection.reason.endswith(
+        "The module math is not allowed (f must be pure and deterministic): do without it."
+    )
 
 
 @pytest.mark.anyio

@@ -38,9 +38,13 @@ def _short(text: str, limit: int = 200) -> str:
 
 
 def call_failure(
-    outcome: Outcome, inputs: tuple[str, ...], max_output_chars: int
+    outcome: Outcome,
+    inputs: tuple[str, ...],
+    max_output_chars: int,
+    banned_modules: frozenset[str] = BannedConstructs().modules,
 ) -> tuple[RejectionKind, str] | None:
-    """Why running the reference ``f`` on ``inputs`` does not give usable gold outputs, or None."""
+    """Why running the reference ``f`` on ``inputs`` does not give usable gold outputs, or None.
+    ``banned_modules`` (the environment's) are never suggested as a fix."""
     for i, (text, call) in enumerate(zip(inputs, _padded(outcome, len(inputs)), strict=True), 1):
         where = f"on input {i} ({_short(text, 80)})"
         if not call.ran:
@@ -54,7 +58,7 @@ def call_failure(
                     f"f raised {call.exception_type} {where}; keep f fast and shallow."
                 )
             msg = _short(call.exception_message or "")
-            hint = _import_hint(call.exception_type, call.exception_message or "")
+            hint = _import_hint(call.exception_type, call.exception_message or "", banned_modules)
             return "error", f"f raised {call.exception_type}: {msg} {where}.{hint}"
         if call.not_literal or call.value is None:
             return "not_literal", (
@@ -106,7 +110,7 @@ def _home_of(name: str) -> str | None:
     return None
 
 
-def _import_hint(exception_type: str, message: str) -> str:
+def _import_hint(exception_type: str, message: str, banned_modules: frozenset[str]) -> str:
     """A fix for an undefined name the teacher forgot to import, e.g. ``prod`` or ``Counter``.
 
     The code runs alone, so a standard-library name needs its import at the top of the code;
@@ -120,13 +124,15 @@ def _import_hint(exception_type: str, message: str) -> str:
     if match is None:
         return ""
     name = match.group(1)
-    if name in BannedConstructs().modules:
+    module = name if name in _HINT_MODULES else _home_of(name)
+    banned = name if name in banned_modules else module if module in banned_modules else None
+    if banned is not None:
         return (
-            f" The module {name} is not allowed (f must be pure and deterministic): do without it."
+            f" The module {banned} is not allowed (f must be pure and deterministic): "
+            "do without it."
         )
-    if name in _HINT_MODULES:
+    if module == name:
         return f" Add `import {name}` at the top of the code."
-    module = _home_of(name)
     if module is None:
         return f" Define {name} in the code, or import it."
     return f" Add `from {module} import {name}` at the top of the code."
@@ -240,7 +246,7 @@ async def validate(
     job = Call(source=draft.code, function="f", args=inputs, limits=env.limits)
     _, first, second = await sandbox.check_determinism(job)
     for outcome in (first, second):
-        failure = call_failure(outcome, inputs, env.max_output_chars)
+        failure = call_failure(outcome, inputs, env.max_output_chars, env.banned.modules)
         if failure is not None:
             return Rejection(kind=failure[0], reason=failure[1], draft=draft)
     for i, (a, b) in enumerate(zip(first.calls, second.calls, strict=True), 1):
