@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
-from stepstones.envs._banned import BannedConstructs
 from stepstones.envs._dedup import Deduplicator, normalize_inputs, problem_id
 from stepstones.envs._parse import defined_functions
 from stepstones.records import Draft, Problem, Rejection, RejectionKind
@@ -41,7 +40,7 @@ def call_failure(
     outcome: Outcome,
     inputs: tuple[str, ...],
     max_output_chars: int,
-    banned_modules: frozenset[str] = BannedConstructs().modules,
+    banned_modules: frozenset[str],
 ) -> tuple[RejectionKind, str] | None:
     """Why running the reference ``f`` on ``inputs`` does not give usable gold outputs, or None.
     ``banned_modules`` (the environment's) are never suggested as a fix."""
