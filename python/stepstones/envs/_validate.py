@@ -124,12 +124,12 @@ def _import_hint(exception_type: str, message: str, banned_modules: frozenset[st
         return ""
     name = match.group(1)
     module = name if name in _HINT_MODULES else _home_of(name)
-    banned = name if name in banned_modules else module if module in banned_modules else None
-    if banned is not None:
-        return (
-            f" The module {banned} is not allowed (f must be pure and deterministic): "
-            "do without it."
-        )
+    for banned in (name, module):
+        if banned in banned_modules:
+            return (
+                f" The module {banned} is not allowed (f must be pure and deterministic): "
+                "do without it."
+            )
     if module == name:
         return f" Add `import {name}` at the top of the code."
     if module is None:
